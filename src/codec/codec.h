@@ -1,0 +1,116 @@
+/*
+ * The codec layer: each codec is an ops table that turns a chunk of fp32 values into a payload
+ * (with error feedback fused into encode) and validates and decodes a payload. frame.c wraps
+ * payloads in the header, exception list, zstd stage and checksum of wire.h.
+ *
+ * Payload layouts (little-endian; n = chunk_count, k = kept, B = q8_bucket, nb = ceil(n / B)):
+ *   none    : n x f32
+ *   q8      : nb x f32 scales, then n x i8
+ *   topk    : index section, then k x f32 values (k x f16 if FLAG_VALUES_FP16)
+ *   topk-q8 : index section, then ceil(k / B) x f32 scales, then k x i8
+ * Index section: u8 bit width w (0..32), 3 zero bytes, then k deltas of w bits packed LSB-first,
+ * padded with zero bits to a multiple of 4 bytes. delta_0 = idx_0, delta_i = idx_i - idx_(i-1) - 1,
+ * so indices are strictly increasing and each must be < n.
+ * Elements that are non-finite after adding the residual are not part of the payload's selection
+ * (topk) and are 0 in its values (q8, none excepted: none carries them as they are); they travel in
+ * the exception list, and their residual becomes 0.
+ */
+#ifndef GCOMP_CODEC_CODEC_H
+#define GCOMP_CODEC_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gcomp.h"
+#include "core/compiler.h"
+#include "core/config.h"
+#include "core/mem.h"
+#include "core/rng.h"
+#include "codec/wire.h"
+
+/* Where an encoder puts the chunk's non-finite elements (wire form, see wire.h). Entries must be
+ * pushed in increasing offset order. */
+typedef struct gcomp_exc_sink {
+    uint8_t *out;    /* cap entries of GCOMP_WIRE_EXC_LEN bytes */
+    uint64_t cap;
+    uint64_t count;  /* entries written (<= cap) */
+    uint64_t seen;   /* non-finite elements seen; > cap means overflow */
+} gcomp_exc_sink_t;
+
+static inline void gcomp_exc_push(gcomp_exc_sink_t *s, uint64_t offset, float value)
+{
+    if (s->count < s->cap) {
+        uint8_t *e = s->out + s->count * GCOMP_WIRE_EXC_LEN;
+        gcomp_store_le32(e, (uint32_t)offset);
+        gcomp_store_le32(e + 4, gcomp_f32_bits(value));
+        s->count++;
+    }
+    s->seen++;
+}
+
+typedef struct gcomp_encode_job {
+    const gcomp_codec_params_t *params;
+    gcomp_isa_t isa;          /* kernel variant to use (never AUTO) */
+    gcomp_rng_key_t key;      /* gcomp_rng_key(seed, seq, rank) */
+    uint64_t base;            /* global index of element 0 (the chunk offset), for the generator */
+    const float *src;         /* n values */
+    float *residual;          /* n values updated in place, or NULL for no error feedback */
+    size_t n;
+    uint8_t *payload;         /* payload_bound(params, n) bytes */
+    gcomp_exc_sink_t *exc;
+    gcomp_scratch_t *scratch; /* reusable work space */
+    /* outputs */
+    size_t payload_len;
+    uint64_t kept;
+} gcomp_encode_job_t;
+
+typedef struct gcomp_decode_job {
+    const gcomp_wire_header_t *hdr; /* validated header (chunk_count, kept, q8_bucket, flags) */
+    gcomp_isa_t isa;
+    const uint8_t *payload;         /* the codec payload only: exceptions are handled by frame.c */
+    size_t payload_len;
+    float *dst;                     /* hdr->chunk_count values */
+    int accumulate;                 /* 0: dst = decoded, 1: dst += decoded */
+} gcomp_decode_job_t;
+
+typedef struct gcomp_codec_ops {
+    const char *name;
+    gcomp_codec_t id;
+    /* Upper bound of the codec payload for n elements (no header, no exceptions). */
+    size_t (*payload_bound)(const gcomp_codec_params_t *params, uint64_t n);
+    /* Encode with fused error feedback; must not fail for valid params except GCOMP_ERR_NOMEM. */
+    gcomp_status_t (*encode)(gcomp_encode_job_t *job);
+    /* Validate the payload completely (exact length, indices, scales) and decode.
+     * GCOMP_ERR_FRAME with a logged reason on anything malformed. */
+    gcomp_status_t (*decode)(const gcomp_decode_job_t *job);
+} gcomp_codec_ops_t;
+
+GCOMP_INTERNAL extern const gcomp_codec_ops_t gcomp_codec_none_ops;
+GCOMP_INTERNAL extern const gcomp_codec_ops_t gcomp_codec_q8_ops;
+GCOMP_INTERNAL extern const gcomp_codec_ops_t gcomp_codec_topk_ops;
+GCOMP_INTERNAL extern const gcomp_codec_ops_t gcomp_codec_topk_q8_ops;
+
+/* NULL for an unknown id. */
+GCOMP_INTERNAL const gcomp_codec_ops_t *gcomp_codec_ops_get(gcomp_codec_t id);
+
+/* Frame encode/decode with an explicit kernel variant and scratch (tests, benchmarks and the
+ * collectives use these; the public functions call them with gcomp_isa_active() and the thread's
+ * scratch). require_checksum: reject frames sent without a checksum. */
+GCOMP_INTERNAL gcomp_status_t gcomp_frame_encode_ex(const gcomp_codec_params_t *params,
+                                                    const gcomp_frame_info_t *where, const float *src,
+                                                    float *residual, void *frame, size_t capacity,
+                                                    gcomp_isa_t isa, gcomp_scratch_t *scratch,
+                                                    gcomp_frame_info_t *info_p);
+GCOMP_INTERNAL gcomp_status_t gcomp_frame_decode_ex(const void *frame, size_t frame_len,
+                                                    const gcomp_frame_info_t *expect, float *dst,
+                                                    int accumulate, gcomp_isa_t isa,
+                                                    gcomp_scratch_t *scratch, int require_checksum,
+                                                    gcomp_frame_info_t *info_p);
+
+/* fp16 <-> fp32 (IEEE binary16, round to nearest even; values beyond the fp16 range are the
+ * caller's to clamp first). Shared by the topk codec and the dtype conversions. */
+GCOMP_INTERNAL uint16_t gcomp_f32_to_f16(float f);
+GCOMP_INTERNAL float gcomp_f16_to_f32(uint16_t h);
+#define GCOMP_F16_MAX 65504.0f
+
+#endif

@@ -1,0 +1,308 @@
+/*
+ * Frames: header, codec payload, exception list, optional zstd stage and checksum around the codec
+ * ops (wire.h has the layout). Everything read from a frame is validated before it is used.
+ */
+#define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_CODEC
+#include <math.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "gcomp_config.h"
+#include "codec/codec.h"
+#include "codec/isa.h"
+#include "core/log.h"
+
+#if GCOMP_HAVE_ZSTD
+#include <zstd.h>
+#endif
+
+static uint64_t frame_checksum(const uint8_t *frame, size_t frame_len)
+{
+    uint8_t head[GCOMP_WIRE_HEADER_LEN];
+    memcpy(head, frame, sizeof(head));
+    gcomp_store_le64(head + GCOMP_WIRE_OFF_CHECKSUM, 0);
+    /* Chained rather than streamed: the streaming state's layout is not part of libxxhash's ABI. */
+    XXH64_hash_t head_hash = XXH3_64bits(head, sizeof(head));
+    return XXH3_64bits_withSeed(frame + GCOMP_WIRE_HEADER_LEN, frame_len - GCOMP_WIRE_HEADER_LEN, head_hash);
+}
+
+static gcomp_status_t check_where(const gcomp_frame_info_t *w, const float *src)
+{
+    if (w == NULL) return GCOMP_ERR_INVALID;
+    if (w->chunk_count > GCOMP_WIRE_MAX_COUNT || w->chunk_offset > w->total_count ||
+        w->chunk_count > w->total_count - w->chunk_offset || w->rank < 0 ||
+        (unsigned)w->dtype > GCOMP_DTYPE_FP64 || (w->chunk_count > 0 && src == NULL)) {
+        gcomp_warn("invalid chunk: offset %llu count %llu total %llu rank %d dtype %d",
+                   (unsigned long long)w->chunk_offset, (unsigned long long)w->chunk_count,
+                   (unsigned long long)w->total_count, (int)w->rank, (int)w->dtype);
+        return GCOMP_ERR_INVALID;
+    }
+    return GCOMP_OK;
+}
+
+/* Replace the raw payload by its zstd compression when that makes it shorter. */
+static gcomp_status_t maybe_compress(const gcomp_codec_params_t *params, uint8_t *payload, size_t *len,
+                                     gcomp_scratch_t *scratch, uint8_t *flags)
+{
+    if (params->zstd_level <= 0 || *len < 64) return GCOMP_OK;
+#if GCOMP_HAVE_ZSTD
+    GCOMP_CHECK(gcomp_scratch_reserve(scratch, *len));
+    size_t c = ZSTD_compress(scratch->ptr, *len - 1, payload, *len, params->zstd_level);
+    if (ZSTD_isError(c)) return GCOMP_OK; /* typically "destination too small": it does not shrink */
+    memcpy(payload, scratch->ptr, c);
+    *len = c;
+    *flags |= GCOMP_WIRE_FLAG_ZSTD;
+#else
+    static int warned;
+    if (!warned) {
+        warned = 1;
+        gcomp_warn("GCOMP_ZSTD=%d but this build has no zstd; frames are sent without it", params->zstd_level);
+    }
+#endif
+    return GCOMP_OK;
+}
+
+gcomp_status_t gcomp_frame_encode_ex(const gcomp_codec_params_t *params, const gcomp_frame_info_t *where,
+                                     const float *src, float *residual, void *frame, size_t capacity,
+                                     gcomp_isa_t isa, gcomp_scratch_t *scratch, gcomp_frame_info_t *info_p)
+{
+    if (gcomp_codec_params_check(params) != GCOMP_OK) return GCOMP_ERR_INVALID;
+    GCOMP_CHECK(check_where(where, src));
+    if (frame == NULL || scratch == NULL) return GCOMP_ERR_INVALID;
+    const gcomp_codec_ops_t *ops = gcomp_codec_ops_get(params->codec);
+    uint64_t n = where->chunk_count;
+    size_t payload_cap = ops->payload_bound(params, n);
+    uint64_t exc_cap = gcomp_wire_exc_cap(n);
+    if (capacity < GCOMP_WIRE_HEADER_LEN + payload_cap + exc_cap * GCOMP_WIRE_EXC_LEN) {
+        gcomp_warn("frame buffer of %zu bytes is below the bound %zu", capacity,
+                   gcomp_frame_bound(params, n));
+        return GCOMP_ERR_NOSPACE;
+    }
+
+    uint8_t *out = frame;
+    uint8_t *payload = out + GCOMP_WIRE_HEADER_LEN;
+    gcomp_exc_sink_t exc = {payload + payload_cap, exc_cap, 0, 0};
+    gcomp_encode_job_t job = {
+        .params = params,
+        .isa = isa,
+        .key = gcomp_rng_key(params->seed, where->seq, where->rank),
+        .base = where->chunk_offset,
+        .src = src,
+        .residual = params->error_feedback ? residual : NULL,
+        .n = (size_t)n,
+        .payload = payload,
+        .exc = &exc,
+        .scratch = scratch,
+    };
+    GCOMP_CHECK(ops->encode(&job));
+    if (job.payload_len > payload_cap) {
+        gcomp_error("%s encoder wrote %zu bytes past its bound %zu", ops->name, job.payload_len, payload_cap);
+        return GCOMP_ERR_INTERNAL;
+    }
+
+    uint8_t flags = 0;
+    if (exc.seen > exc.cap) {
+        flags |= GCOMP_WIRE_FLAG_NONFINITE_OVERFLOW;
+        gcomp_warn("chunk at %llu has %llu non-finite values, more than the %llu a frame lists: the "
+                   "result is NaN over its %llu elements", (unsigned long long)where->chunk_offset,
+                   (unsigned long long)exc.seen, (unsigned long long)exc.cap, (unsigned long long)n);
+    }
+    size_t raw_len = job.payload_len + exc.count * GCOMP_WIRE_EXC_LEN;
+    memmove(payload + job.payload_len, exc.out, exc.count * GCOMP_WIRE_EXC_LEN);
+    size_t payload_len = raw_len;
+    GCOMP_CHECK(maybe_compress(params, payload, &payload_len, scratch, &flags));
+
+    if (params->checksum) flags |= GCOMP_WIRE_FLAG_CHECKSUM;
+    if (job.residual != NULL) flags |= GCOMP_WIRE_FLAG_EF;
+    if (params->rounding == GCOMP_ROUND_NEAREST) flags |= GCOMP_WIRE_FLAG_ROUND_NEAREST;
+    if (params->codec == GCOMP_CODEC_TOPK && params->topk_values == GCOMP_VALUES_FP16)
+        flags |= GCOMP_WIRE_FLAG_VALUES_FP16;
+    gcomp_wire_header_t h = {
+        .version = GCOMP_WIRE_VERSION,
+        .codec = (uint8_t)params->codec,
+        .dtype = (uint8_t)where->dtype,
+        .flags = flags,
+        .q8_bucket = params->q8_bucket,
+        .topk_ratio = params->topk_ratio,
+        .total_count = where->total_count,
+        .chunk_offset = where->chunk_offset,
+        .chunk_count = n,
+        .kept = job.kept,
+        .seq = where->seq,
+        .rank = where->rank,
+        .comm_id = where->comm_id,
+        .n_exceptions = (uint32_t)exc.count,
+        .payload_len = payload_len,
+        .raw_len = raw_len,
+        .checksum = 0,
+    };
+    gcomp_wire_header_store(out, &h);
+    size_t frame_len = GCOMP_WIRE_HEADER_LEN + payload_len;
+    if (params->checksum) gcomp_store_le64(out + GCOMP_WIRE_OFF_CHECKSUM, frame_checksum(out, frame_len));
+
+    if (info_p != NULL) {
+        *info_p = *where;
+        info_p->codec = params->codec;
+        info_p->kept = job.kept;
+        info_p->nonfinite = exc.seen;
+        info_p->payload_bytes = raw_len;
+        info_p->frame_bytes = frame_len;
+    }
+    return GCOMP_OK;
+}
+
+static void header_to_info(const gcomp_wire_header_t *h, size_t frame_len, gcomp_frame_info_t *info)
+{
+    info->codec = (gcomp_codec_t)h->codec;
+    info->dtype = (gcomp_dtype_t)h->dtype;
+    info->total_count = h->total_count;
+    info->chunk_offset = h->chunk_offset;
+    info->chunk_count = h->chunk_count;
+    info->rank = h->rank;
+    info->comm_id = h->comm_id;
+    info->seq = h->seq;
+    info->kept = h->kept;
+    info->nonfinite = h->n_exceptions;
+    info->payload_bytes = h->raw_len;
+    info->frame_bytes = frame_len;
+}
+
+static gcomp_status_t check_expected(const gcomp_wire_header_t *h, const gcomp_frame_info_t *e)
+{
+#define EXPECT(field, hv, ev)                                                                     \
+    if ((uint64_t)(hv) != (uint64_t)(ev)) {                                                       \
+        gcomp_warn("frame from rank %d has " field " %llu, expected %llu", h->rank,               \
+                   (unsigned long long)(hv), (unsigned long long)(ev));                           \
+        return GCOMP_ERR_MISMATCH;                                                                \
+    }
+    EXPECT("codec", h->codec, e->codec);
+    EXPECT("dtype", h->dtype, e->dtype);
+    EXPECT("total count", h->total_count, e->total_count);
+    EXPECT("chunk offset", h->chunk_offset, e->chunk_offset);
+    EXPECT("chunk count", h->chunk_count, e->chunk_count);
+    EXPECT("communicator id", h->comm_id, e->comm_id);
+    EXPECT("call sequence", h->seq, e->seq);
+    if (e->rank >= 0) EXPECT("sender rank", h->rank, e->rank);
+#undef EXPECT
+    return GCOMP_OK;
+}
+
+/* Check the exception list completely before anything is written. */
+static gcomp_status_t check_exceptions(const uint8_t *list, uint32_t count, uint64_t chunk_count)
+{
+    uint64_t prev = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t off = gcomp_load_le32(list + (size_t)i * GCOMP_WIRE_EXC_LEN);
+        float v = gcomp_bits_f32(gcomp_load_le32(list + (size_t)i * GCOMP_WIRE_EXC_LEN + 4));
+        if (off >= chunk_count || (i > 0 && off <= prev) || isfinite(v)) {
+            gcomp_warn("rejecting frame: exception %u at offset %llu (previous %llu, chunk %llu) holds %g",
+                       i, (unsigned long long)off, (unsigned long long)prev,
+                       (unsigned long long)chunk_count, (double)v);
+            return GCOMP_ERR_FRAME;
+        }
+        prev = off;
+    }
+    return GCOMP_OK;
+}
+
+gcomp_status_t gcomp_frame_decode_ex(const void *frame, size_t frame_len, const gcomp_frame_info_t *expect,
+                                     float *dst, int accumulate, gcomp_isa_t isa, gcomp_scratch_t *scratch,
+                                     int require_checksum, gcomp_frame_info_t *info_p)
+{
+    const uint8_t *in = frame;
+    gcomp_wire_header_t h;
+    GCOMP_CHECK(gcomp_wire_header_load(in, frame_len, &h));
+    if (expect != NULL) GCOMP_CHECK(check_expected(&h, expect));
+    if (h.flags & GCOMP_WIRE_FLAG_CHECKSUM) {
+        uint64_t sum = frame_checksum(in, frame_len);
+        if (sum != h.checksum) {
+            gcomp_warn("frame from rank %d (seq %llu, chunk at %llu): checksum 0x%016llx, computed 0x%016llx",
+                       h.rank, (unsigned long long)h.seq, (unsigned long long)h.chunk_offset,
+                       (unsigned long long)h.checksum, (unsigned long long)sum);
+            return GCOMP_ERR_CHECKSUM;
+        }
+    } else if (require_checksum) {
+        gcomp_warn("frame from rank %d has no checksum but this rank requires one: set GCOMP_CHECKSUM "
+                   "alike on every rank", h.rank);
+        return GCOMP_ERR_MISMATCH;
+    }
+    if (h.chunk_count > 0 && dst == NULL) return GCOMP_ERR_INVALID;
+
+    const uint8_t *raw = in + GCOMP_WIRE_HEADER_LEN;
+    if (h.flags & GCOMP_WIRE_FLAG_ZSTD) {
+#if GCOMP_HAVE_ZSTD
+        if (scratch == NULL) return GCOMP_ERR_INVALID;
+        GCOMP_CHECK(gcomp_scratch_reserve(scratch, h.raw_len));
+        size_t got = ZSTD_decompress(scratch->ptr, h.raw_len, raw, h.payload_len);
+        if (ZSTD_isError(got) || got != h.raw_len) {
+            gcomp_warn("rejecting frame from rank %d: zstd stage gives %s, expected %llu bytes", h.rank,
+                       ZSTD_isError(got) ? ZSTD_getErrorName(got) : "a different length",
+                       (unsigned long long)h.raw_len);
+            return GCOMP_ERR_FRAME;
+        }
+        raw = scratch->ptr;
+#else
+        gcomp_warn("frame from rank %d is zstd-compressed but this build has no zstd: build with zstd or "
+                   "set GCOMP_ZSTD=0 on every rank", h.rank);
+        return GCOMP_ERR_UNSUPPORTED;
+#endif
+    }
+    size_t exc_bytes = (size_t)h.n_exceptions * GCOMP_WIRE_EXC_LEN;
+    size_t codec_len = (size_t)h.raw_len - exc_bytes;
+    const uint8_t *exc = raw + codec_len;
+    GCOMP_CHECK(check_exceptions(exc, h.n_exceptions, h.chunk_count));
+
+    gcomp_decode_job_t job = {
+        .hdr = &h,
+        .isa = isa,
+        .payload = raw,
+        .payload_len = codec_len,
+        .dst = dst,
+        .accumulate = accumulate,
+    };
+    GCOMP_CHECK(gcomp_codec_ops_get((gcomp_codec_t)h.codec)->decode(&job));
+
+    if (h.flags & GCOMP_WIRE_FLAG_NONFINITE_OVERFLOW) {
+        for (uint64_t i = 0; i < h.chunk_count; i++) dst[i] = accumulate ? dst[i] + NAN : NAN;
+    } else {
+        for (uint32_t i = 0; i < h.n_exceptions; i++) {
+            uint32_t off = gcomp_load_le32(exc + (size_t)i * GCOMP_WIRE_EXC_LEN);
+            float v = gcomp_bits_f32(gcomp_load_le32(exc + (size_t)i * GCOMP_WIRE_EXC_LEN + 4));
+            dst[off] = accumulate ? dst[off] + v : v;
+        }
+    }
+    if (info_p != NULL) header_to_info(&h, frame_len, info_p);
+    return GCOMP_OK;
+}
+
+gcomp_status_t gcomp_frame_encode(const gcomp_codec_params_t *params, const gcomp_frame_info_t *where,
+                                  const float *src, float *residual, void *frame, size_t capacity,
+                                  gcomp_frame_info_t *info_p)
+{
+    gcomp_scratch_t *scratch = gcomp_thread_scratch();
+    if (scratch == NULL) return GCOMP_ERR_NOMEM;
+    return gcomp_frame_encode_ex(params, where, src, residual, frame, capacity, gcomp_isa_active(), scratch,
+                                 info_p);
+}
+
+gcomp_status_t gcomp_frame_decode(const void *frame, size_t frame_len, const gcomp_frame_info_t *expect,
+                                  float *dst, int accumulate, gcomp_frame_info_t *info_p)
+{
+    gcomp_scratch_t *scratch = gcomp_thread_scratch();
+    if (scratch == NULL) return GCOMP_ERR_NOMEM;
+    return gcomp_frame_decode_ex(frame, frame_len, expect, dst, accumulate, gcomp_isa_active(), scratch,
+                                 expect != NULL && gcomp_config()->checksum, info_p);
+}
+
+gcomp_status_t gcomp_frame_peek(const void *frame, size_t frame_len, gcomp_frame_info_t *info_p)
+{
+    gcomp_wire_header_t h;
+    GCOMP_CHECK(gcomp_wire_header_load(frame, frame_len, &h));
+    if ((h.flags & GCOMP_WIRE_FLAG_CHECKSUM) && frame_checksum(frame, frame_len) != h.checksum) {
+        gcomp_warn("frame from rank %d: checksum mismatch", h.rank);
+        return GCOMP_ERR_CHECKSUM;
+    }
+    if (info_p != NULL) header_to_info(&h, frame_len, info_p);
+    return GCOMP_OK;
+}
