@@ -185,6 +185,87 @@ GCOMP_API gcomp_status_t gcomp_frame_decode(const void *frame, size_t frame_len,
                                             const gcomp_frame_info_t *expect, float *dst,
                                             int accumulate, gcomp_frame_info_t *info_p);
 
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Communicator API: compressed all-reduce (needs MPI)                                            */
+/* ---------------------------------------------------------------------------------------------- */
+#ifndef GCOMP_NO_MPI
+#include <mpi.h>
+
+/** A compressed-collective context over an MPI communicator. */
+typedef struct gcomp_comm gcomp_comm_t;
+
+/** Error-feedback state of one gradient buffer: what compression dropped, added back next call. */
+typedef struct gcomp_residual gcomp_residual_t;
+
+/** Counters of a context since creation or the last reset (this rank only). */
+typedef struct gcomp_stats {
+    uint64_t calls;             /**< compressed all-reduce calls */
+    uint64_t calls_dense;       /**< calls given to PMPI_Allreduce (op, type or size not compressed) */
+    uint64_t errors;            /**< calls that returned an error */
+    uint64_t bytes_in;          /**< user bytes all-reduced (count x type size) */
+    uint64_t bytes_sent;        /**< frame bytes this rank sent */
+    uint64_t bytes_received;    /**< frame bytes this rank received */
+    uint64_t nonfinite;         /**< non-finite elements seen in inputs and partial sums */
+    double time_encode_s;       /**< encoding and error feedback */
+    double time_wire_s;         /**< waiting for the transport */
+    double time_decode_s;       /**< decoding and summing */
+    double time_total_s;        /**< whole calls */
+} gcomp_stats_t;
+
+/**
+ * Create a context over @p comm (collective over @p comm). The context duplicates the
+ * communicator, so its traffic never matches the application's messages.
+ * @return GCOMP_OK, GCOMP_ERR_INVALID (intercommunicator, MPI_COMM_NULL), GCOMP_ERR_MPI or NOMEM.
+ */
+GCOMP_API gcomp_status_t gcomp_comm_create(MPI_Comm comm, gcomp_comm_t **ctx_p);
+
+/** Free a context (local; call it before MPI_Finalize). Accepts NULL. */
+GCOMP_API void gcomp_comm_destroy(gcomp_comm_t *ctx);
+
+/** Create an empty residual; it is sized on first use and reset when the count or layout changes. */
+GCOMP_API gcomp_status_t gcomp_residual_create(gcomp_residual_t **residual_p);
+
+/** Free a residual. Accepts NULL. */
+GCOMP_API void gcomp_residual_destroy(gcomp_residual_t *residual);
+
+/** Forget what a residual holds (e.g. when the model's parameters are reloaded). */
+GCOMP_API void gcomp_residual_reset(gcomp_residual_t *residual);
+
+/** @return bytes of memory the residual holds. */
+GCOMP_API size_t gcomp_residual_bytes(const gcomp_residual_t *residual);
+
+/**
+ * Compressed all-reduce with MPI_SUM semantics over the decoded contributions.
+ *
+ * Collective over the context's communicator; every rank must pass the same count, datatype, op
+ * and parameters (a disagreement is detected and returns GCOMP_ERR_MISMATCH on every rank).
+ * Every rank ends with bit-identical output.
+ *
+ * @param ctx       context from gcomp_comm_create()
+ * @param sendbuf   input, or MPI_IN_PLACE to take the input from recvbuf
+ * @param recvbuf   output, count elements
+ * @param count     elements per rank
+ * @param datatype  MPI_FLOAT (first-class), MPI_DOUBLE, or the MPI library's fp16/bf16 types when it
+ *                  has them; these are summed in fp32 and written back in their own type
+ * @param op        MPI_SUM is compressed; any other op is passed to PMPI_Allreduce unchanged
+ * @param residual  error-feedback state for this buffer, or NULL for none
+ * @param params    codec parameters for this call, or NULL for the process configuration
+ * @return GCOMP_OK or an error status (logged with its reason); after an error the residual is
+ *         as it was before the call.
+ */
+GCOMP_API gcomp_status_t gcomp_allreduce(gcomp_comm_t *ctx, const void *sendbuf, void *recvbuf, size_t count,
+                                         MPI_Datatype datatype, MPI_Op op, gcomp_residual_t *residual,
+                                         const gcomp_codec_params_t *params);
+
+/** Copy the context's counters. */
+GCOMP_API void gcomp_comm_stats(const gcomp_comm_t *ctx, gcomp_stats_t *stats_p);
+
+/** Zero the context's counters. */
+GCOMP_API void gcomp_comm_stats_reset(gcomp_comm_t *ctx);
+
+#endif /* GCOMP_NO_MPI */
+
 #ifdef __cplusplus
 }
 #endif
