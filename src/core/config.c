@@ -79,7 +79,7 @@ static const var_row_t var_table[] = {
      VAR_STRING, OFF(exclude), NULL, 0, 0, 0},
     {{"GCOMP_STATS", "0", "print call counts, bytes saved and time split at MPI_Finalize (rank 0)", "0 or 1"},
      VAR_BOOL, OFF(stats), NULL, 0, 1, 0},
-    {{"GCOMP_TRANSPORT", "auto", "how frames move: MPI point-to-point or RDMA verbs", "auto, mpi, verbs"},
+    {{"GCOMP_TRANSPORT", "auto", "how frames move: mpi point-to-point; verbs is not in this version and falls back to mpi", "auto, mpi, verbs"},
      VAR_ENUM, OFF(transport), transport_choices, 0, 0, 0},
     {{"GCOMP_ALGO", "auto", "all-reduce algorithm; auto uses the cost model", "auto, sra, allgather, sparse-rs"},
      VAR_ENUM, OFF(algo), algo_choices, 0, 0, 0},

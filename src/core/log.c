@@ -16,8 +16,9 @@ void gcomp_log_set_rank(int rank)
 
 int gcomp_log_enabled(gcomp_log_level_t level, unsigned subsys)
 {
-    if (level <= GCOMP_LOG_WARN) return 1;
+    if (level == GCOMP_LOG_ERROR) return 1;
     const gcomp_config_t *cfg = gcomp_config();
+    if (level == GCOMP_LOG_WARN) return cfg->debug_level >= GCOMP_LOG_WARN;
     return (int)level <= cfg->debug_level && (cfg->debug_subsys & subsys) != 0;
 }
 

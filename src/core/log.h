@@ -1,8 +1,8 @@
 /*
  * Logging. Each source file names its subsystem before including this header:
  *     #define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_CODEC
- * Levels: GCOMP_DEBUG=warn|info|trace (default warn); GCOMP_DEBUG_SUBSYS=init,codec,coll,net,cuda.
- * Warnings are always printed; trace compiles out of release builds (NDEBUG).
+ * Levels: GCOMP_DEBUG=error|warn|info|trace (default warn); GCOMP_DEBUG_SUBSYS=init,codec,coll,net,cuda
+ * filters info and trace. Errors are always printed; trace compiles out of release builds (NDEBUG).
  */
 #ifndef GCOMP_CORE_LOG_H
 #define GCOMP_CORE_LOG_H

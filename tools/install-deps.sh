@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages gcomp needs to build and test, when any is missing.
+# Usage: tools/install-deps.sh [EXTRA_PACKAGE ...]
+set -euo pipefail
+
+packages=(mpich libmpich-dev libzstd-dev libxxhash-dev libibverbs-dev meson ninja-build pkg-config
+          gcc python3 valgrind "$@")
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "gcomp: missing Debian packages: ${missing[*]}" >&2
+    echo "gcomp: run as root, or install them with: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+echo "gcomp: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
