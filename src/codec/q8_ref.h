@@ -5,7 +5,9 @@
  * A bucket's scale is absmax / 127 and its values are q = round(v * (127 / absmax)) clamped to
  * [-127, 127]; decode is q * scale. Buckets whose absmax is below GCOMP_Q8_MIN_ABSMAX (or zero)
  * get scale 0 and q = 0: 127 / absmax would overflow there.
- * Error bound (nearest): |v - decode| <= scale / 2 + 2^-20 * absmax; (stochastic) < scale * (1 + 2^-20).
+ * One exception: when absmax is FLT_MAX, 127 * scale rounds to Inf, so |q| is clamped to 126 there
+ * (gcomp_q8_qmax) and the rest of the bucket's error goes to the residual as usual.
+ * Error bound (nearest): |v - decode| <= scale / 2 + 2^-20 * absmax; (stochastic) <= scale + 2^-20 * absmax.
  * Stochastic rounding is q = floor(t + u) with u uniform in [0, 1) from the counter-based generator,
  * so E[q] = t: unbiased.
  */
@@ -28,6 +30,13 @@ static inline float gcomp_q8_scale(float absmax)
 static inline float gcomp_q8_inv(float absmax)
 {
     return absmax >= GCOMP_Q8_MIN_ABSMAX ? 127.0f / absmax : 0.0f;
+}
+
+/* |q| limit of a bucket: 127, or 126 when absmax is FLT_MAX (see above); apply it after
+ * gcomp_q8_quantize. */
+static inline int8_t gcomp_q8_qmax(float absmax)
+{
+    return absmax >= 0x1.fffffep127f ? 126 : 127;
 }
 
 /* v finite; bits = gcomp_rng_bits(key, global index) (ignored for nearest). */
