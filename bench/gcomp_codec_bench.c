@@ -17,6 +17,10 @@
 #include "codec/codec.h"
 #include "codec/isa.h"
 #include "core/mem.h"
+#include "gcomp_config.h"
+#if GCOMP_HAVE_CUDA
+#include "bench_cuda.h"
+#endif
 
 typedef struct bench_codec {
     const char *label;
@@ -74,7 +78,8 @@ static void usage(void)
            "  -n  timed iterations per measurement, median reported (default 7)\n"
            "  -c  comma list of none,q8,topk,topk-exact,topk-q8 (default all)\n"
            "  -r  top-k ratio (default 0.01)\n"
-           "  --isa scalar|avx2|avx512 (default: the best this CPU runs)\n");
+           "  --isa scalar|avx2|avx512 (default: the best this CPU runs)\n"
+           "  --gpu the CUDA codecs on device 0 instead (builds with CUDA; exit 77 without a GPU)\n");
 }
 
 int main(int argc, char **argv)
@@ -87,8 +92,9 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {{"isa", required_argument, NULL, 'I'},
                                              {"json", required_argument, NULL, 'J'},
                                              {"help", no_argument, NULL, 'h'},
+                                             {"gpu", no_argument, NULL, 'G'},
                                              {NULL, 0, NULL, 0}};
-    int c;
+    int c, gpu = 0;
     while ((c = getopt_long(argc, argv, "s:n:c:r:h", longopts, NULL)) != -1) {
         switch (c) {
         case 's': snprintf(sizes_arg, sizeof(sizes_arg), "%s", optarg); break;
@@ -96,6 +102,7 @@ int main(int argc, char **argv)
         case 'c': snprintf(codecs_arg, sizeof(codecs_arg), "%s", optarg); break;
         case 'r': ratio = atof(optarg); break;
         case 'J': json_path = optarg; break;
+        case 'G': gpu = 1; break;
         case 'I':
             if (!strcmp(optarg, "scalar")) isa = GCOMP_ISA_SCALAR;
             else if (!strcmp(optarg, "avx2")) isa = GCOMP_ISA_AVX2;
@@ -120,6 +127,16 @@ int main(int argc, char **argv)
     if (json_path && !json) {
         perror(json_path);
         return 1;
+    }
+    if (gpu) {
+#if GCOMP_HAVE_CUDA
+        int rc = gcomp_cuda_codec_bench(sizes_arg, codecs_arg, iters, ratio, json);
+        if (json) fclose(json);
+        return rc;
+#else
+        fprintf(stderr, "gcomp_codec_bench: --gpu needs a build with CUDA (-Dcuda=enabled)\n");
+        return 77;
+#endif
     }
     if (json) fprintf(json, "{\"isa\": \"%s\", \"results\": [\n", gcomp_isa_name(isa));
     int json_first = 1;

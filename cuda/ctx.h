@@ -1,0 +1,58 @@
+/*
+ * The context behind gcomp_cuda_ctx_t, shared by runtime.c (which makes it and owns everything CUDA)
+ * and frame_cuda.c (which drives its backend). Nothing else includes this.
+ */
+#ifndef GCOMP_CUDA_CTX_H
+#define GCOMP_CUDA_CTX_H
+
+#include "gcomp_cuda.h"
+#include "kernels.h"
+
+/* Grow-only work buffers in the context's memory. */
+enum {
+    GCOMP_CU_BUF_PAYLOAD = 0, /* encode: codec payload; decode: staged payloads */
+    GCOMP_CU_BUF_EXC,         /* exception list */
+    GCOMP_CU_BUF_CAND_IDX,
+    GCOMP_CU_BUF_CAND_VAL,
+    GCOMP_CU_BUF_KEPT_IDX,
+    GCOMP_CU_BUF_KEPT_VAL,
+    GCOMP_CU_BUF_KEYS,        /* the sample's keys */
+    GCOMP_CU_BUF_HIST,        /* two selections' histograms */
+    GCOMP_CU_BUF_STATUS,      /* tile status of the single-pass scans */
+    GCOMP_CU_BUF_COUNT
+};
+
+struct gcomp_cuda_ctx {
+    const gcomp_cu_backend_t *be;
+    void *stream;               /* cudaStream_t, NULL when emulated */
+    int device;                 /* -1 when emulated */
+    gcomp_cu_ctl_t *ctl;        /* control block in the context's memory */
+    gcomp_cu_ctl_t *ctl_host;   /* its copy on the host (pinned for the GPU) */
+    void *buf[GCOMP_CU_BUF_COUNT];
+    size_t buf_size[GCOMP_CU_BUF_COUNT];
+    void *ev_start, *ev_stop;   /* cudaEvent_t */
+    double last_ms;
+};
+
+/* Make buffer `which` hold at least `bytes`; GCOMP_ERR_NOMEM (logged) on failure. */
+GCOMP_INTERNAL gcomp_status_t gcomp_cuda_ctx_reserve(gcomp_cuda_ctx_t *ctx, int which, size_t bytes, void **p);
+
+/* Make the context's device current for this thread (*prev: the one to restore), and back. */
+GCOMP_INTERNAL gcomp_status_t gcomp_cuda_ctx_enter(gcomp_cuda_ctx_t *ctx, int *prev);
+GCOMP_INTERNAL void gcomp_cuda_ctx_leave(gcomp_cuda_ctx_t *ctx, int prev);
+
+/* Record the start or the end of the device steps of a call (events; no-ops when emulated). */
+GCOMP_INTERNAL void gcomp_cuda_ctx_mark(gcomp_cuda_ctx_t *ctx, int end);
+/* After a sync: the time between the marks into ctx->last_ms. */
+GCOMP_INTERNAL void gcomp_cuda_ctx_measure(gcomp_cuda_ctx_t *ctx);
+
+/* Turn a backend error into a status, logging what failed. */
+GCOMP_INTERNAL gcomp_status_t gcomp_cuda_ctx_error(const gcomp_cuda_ctx_t *ctx, int err, const char *what);
+
+#define GCOMP_CU_CALL(ctx, call, what)                                                            \
+    do {                                                                                          \
+        int err_ = (call);                                                                        \
+        if (GCOMP_UNLIKELY(err_ != 0)) return gcomp_cuda_ctx_error((ctx), err_, (what));          \
+    } while (0)
+
+#endif

@@ -1,0 +1,745 @@
+/*
+ * Frames from device buffers and into them: the twin of src/codec/frame.c. The codec payload and
+ * the exception list are produced by the steps of kernels.h on the device; the header, the zstd
+ * stage and the checksum are assembled here on the host, with the same functions the CPU codecs use,
+ * so the bytes are the CPU codecs' bytes.
+ *
+ * One encode enqueues every step, then synchronises once to read the control block (how many kept,
+ * how many non-finite); topk, whose payload length is known only then, copies its payload after that.
+ * Decode validates everything it can on the host first (header, checksum, exception list, payload
+ * layout, scales), then lets the device check what needs the data (indices, values) before writing.
+ */
+#define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_CUDA
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "gcomp_config.h"
+#include "codec/bitpack.h"
+#include "codec/codec.h"
+#include "codec/topk_payload.h"
+#include "codec/topk_select.h"
+#include "core/log.h"
+#include "ctx.h"
+#include "elem.h"
+
+#if GCOMP_HAVE_ZSTD
+#include <zstd.h>
+#endif
+
+static uint64_t frame_checksum(const uint8_t *frame, size_t frame_len)
+{
+    uint8_t head[GCOMP_WIRE_HEADER_LEN];
+    memcpy(head, frame, sizeof(head));
+    gcomp_store_le64(head + GCOMP_WIRE_OFF_CHECKSUM, 0);
+    XXH64_hash_t head_hash = XXH3_64bits(head, sizeof(head));
+    return XXH3_64bits_withSeed(frame + GCOMP_WIRE_HEADER_LEN, frame_len - GCOMP_WIRE_HEADER_LEN, head_hash);
+}
+
+static uint64_t tiles(uint64_t n)
+{
+    return (n + GCOMP_CU_TILE - 1) / GCOMP_CU_TILE;
+}
+
+/* ---- encode ----------------------------------------------------------------------------------- */
+
+typedef struct enc {
+    gcomp_cuda_ctx_t *ctx;
+    const gcomp_codec_params_t *params;
+    const void *src;
+    int dtype;
+    float *res;
+    uint64_t n;
+    gcomp_rng_key_t key;
+    uint64_t base;
+    uint64_t exc_cap;
+    uint8_t *exc_list;   /* context memory */
+    uint64_t *status;
+    /* topk */
+    uint64_t k, kmax, cap;
+    int kind;
+} enc_t;
+
+static gcomp_status_t topk_steps(enc_t *e, uint8_t *payload_dev)
+{
+    gcomp_cuda_ctx_t *ctx = e->ctx;
+    const gcomp_cu_backend_t *be = ctx->be;
+    void *s = ctx->stream;
+    gcomp_cu_ctl_t *ctl = ctx->ctl;
+    uint32_t *cand_idx, *kept_idx, *keys = NULL, *hist;
+    float *cand_val, *kept_val;
+    GCOMP_CHECK(gcomp_cuda_ctx_reserve(ctx, GCOMP_CU_BUF_CAND_IDX, e->cap * 4 + 4, (void **)&cand_idx));
+    GCOMP_CHECK(gcomp_cuda_ctx_reserve(ctx, GCOMP_CU_BUF_CAND_VAL, e->cap * 4 + 4, (void **)&cand_val));
+    GCOMP_CHECK(gcomp_cuda_ctx_reserve(ctx, GCOMP_CU_BUF_KEPT_IDX, e->kmax * 4 + 4, (void **)&kept_idx));
+    GCOMP_CHECK(gcomp_cuda_ctx_reserve(ctx, GCOMP_CU_BUF_KEPT_VAL, e->kmax * 4 + 4, (void **)&kept_val));
+    GCOMP_CHECK(gcomp_cuda_ctx_reserve(ctx, GCOMP_CU_BUF_HIST, 2 * GCOMP_CU_HIST_TOTAL * 4, (void **)&hist));
+    uint32_t *hist0 = hist, *hist1 = hist + GCOMP_CU_HIST_TOTAL;
+    GCOMP_CU_CALL(ctx, be->memset(s, hist, 0, 2 * GCOMP_CU_HIST_TOTAL * 4), "histogram clear");
+
+    const gcomp_cu_source_t full_src = {.kind = GCOMP_CU_SRC_FULL, .g = e->src, .dtype = e->dtype, .n = e->n};
+    /* Once g' is computed it lives in the residual (fp32); without error feedback it is the source. */
+    const gcomp_cu_source_t full_g = {.kind = GCOMP_CU_SRC_FULL,
+                                      .g = e->res ? (const void *)e->res : e->src,
+                                      .dtype = e->res ? GCOMP_CU_F32 : e->dtype,
+                                      .n = e->n};
+    const gcomp_cu_source_t cand = {.kind = GCOMP_CU_SRC_CAND, .n = e->cap, .idx = cand_idx, .val = cand_val};
+    const uint32_t in_cand = GCOMP_CU_IN(GCOMP_CU_MODE_EX_CAND) | GCOMP_CU_IN(GCOMP_CU_MODE_TRIM);
+    const uint32_t in_full = GCOMP_CU_IN(GCOMP_CU_MODE_EX_FULL);
+
+    uint64_t ns = 0, stride = 0;
+    if (e->params->topk_select == GCOMP_TOPK_SAMPLED && gcomp_cu_sample_plan(e->n, e->k, &ns, &stride)) {
+        GCOMP_CHECK(gcomp_cuda_ctx_reserve(ctx, GCOMP_CU_BUF_KEYS, ns * 4, (void **)&keys));
+        gcomp_cu_topk_sample_t sa = {.src = e->src, .dtype = e->dtype, .res = e->res, .s = ns, .stride = stride,
+                                     .keys = keys};
+        GCOMP_CU_CALL(ctx, be->topk_sample(s, &sa), "top-k sample");
+        const gcomp_cu_source_t ksrc = {.kind = GCOMP_CU_SRC_KEYS, .n = ns, .keys = keys};
+        for (int level = 0; level < GCOMP_CU_LEVELS; level++) {
+            gcomp_cu_topk_hist_t h = {.src = ksrc, .sel = 0, .level = level,
+                                      .hist = hist0 + gcomp_cu_level_offset(level), .ctl = ctl,
+                                      .run_if = GCOMP_CU_IN(GCOMP_CU_MODE_PASS)};
+            GCOMP_CU_CALL(ctx, be->topk_hist(s, &h), "top-k sample histogram");
+            gcomp_cu_topk_pick_t p = {.sel = 0, .level = level,
+                                      .flavour = level == 0 ? GCOMP_CU_PICK_SAMPLE : GCOMP_CU_PICK_PLAIN,
+                                      .hist = h.hist, .k = e->k, .n = e->n, .s = ns, .ctl = ctl,
+                                      .run_if = GCOMP_CU_IN(GCOMP_CU_MODE_PASS)};
+            GCOMP_CU_CALL(ctx, be->topk_pick(s, &p), "top-k sample threshold");
+        }
+        gcomp_cu_topk_compact_t pass = {.op = GCOMP_CU_COMPACT_PASS, .src = full_src, .res = e->res,
+                                        .out_idx = cand_idx, .out_val = cand_val, .cap = e->cap,
+                                        .count = &ctl->cand_count, .ctl = ctl, .status = e->status,
+                                        .run_if = GCOMP_CU_IN(GCOMP_CU_MODE_PASS)};
+        GCOMP_CU_CALL(ctx, be->topk_compact(s, &pass), "top-k pass");
+        gcomp_cu_topk_decide_t d = {.cap = e->cap, .k = e->k, .ctl = ctl};
+        GCOMP_CU_CALL(ctx, be->topk_decide(s, &d), "top-k decision");
+    }
+
+    /* Exact selection: from the start (PREP), over the g' the pass stored (EXACT), or the sampled
+     * path's trim to k among its candidates (TRIM). */
+    gcomp_cu_topk_prep_t prep = {.src = e->src, .dtype = e->dtype, .res = e->res, .n = e->n, .hist = hist1,
+                                 .ctl = ctl, .run_if = GCOMP_CU_IN(GCOMP_CU_MODE_PREP)};
+    GCOMP_CU_CALL(ctx, be->topk_prep(s, &prep), "top-k g' pass");
+    gcomp_cu_topk_hist_t h0 = {.src = full_g, .sel = 1, .level = 0, .hist = hist1, .ctl = ctl,
+                               .run_if = GCOMP_CU_IN(GCOMP_CU_MODE_EXACT)};
+    GCOMP_CU_CALL(ctx, be->topk_hist(s, &h0), "top-k histogram");
+    gcomp_cu_topk_pick_t p0 = {.sel = 1, .level = 0, .flavour = GCOMP_CU_PICK_MAIN, .hist = hist1, .k = e->k,
+                               .n = e->n, .cand_cap = e->cap, .ctl = ctl,
+                               .run_if = GCOMP_CU_IN(GCOMP_CU_MODE_PREP) | GCOMP_CU_IN(GCOMP_CU_MODE_EXACT)};
+    GCOMP_CU_CALL(ctx, be->topk_pick(s, &p0), "top-k select");
+    h0.src = cand;
+    h0.run_if = GCOMP_CU_IN(GCOMP_CU_MODE_TRIM);
+    GCOMP_CU_CALL(ctx, be->topk_hist(s, &h0), "top-k histogram");
+    p0.flavour = GCOMP_CU_PICK_PLAIN;
+    p0.run_if = GCOMP_CU_IN(GCOMP_CU_MODE_TRIM);
+    GCOMP_CU_CALL(ctx, be->topk_pick(s, &p0), "top-k select");
+
+    gcomp_cu_topk_compact_t c = {.op = GCOMP_CU_COMPACT_COLLECT, .src = full_g, .out_idx = cand_idx,
+                                 .out_val = cand_val, .cap = e->cap, .count = &ctl->cand_count, .ctl = ctl,
+                                 .status = e->status, .run_if = GCOMP_CU_IN(GCOMP_CU_MODE_EX_CAND)};
+    GCOMP_CU_CALL(ctx, be->topk_compact(s, &c), "top-k candidates");
+    for (int level = 1; level < GCOMP_CU_LEVELS; level++) {
+        gcomp_cu_topk_hist_t h = {.src = cand, .sel = 1, .level = level,
+                                  .hist = hist1 + gcomp_cu_level_offset(level), .ctl = ctl, .run_if = in_cand};
+        GCOMP_CU_CALL(ctx, be->topk_hist(s, &h), "top-k histogram");
+        h.src = full_g;
+        h.run_if = in_full;
+        GCOMP_CU_CALL(ctx, be->topk_hist(s, &h), "top-k histogram");
+        gcomp_cu_topk_pick_t p = {.sel = 1, .level = level, .flavour = GCOMP_CU_PICK_PLAIN, .hist = h.hist,
+                                  .ctl = ctl, .run_if = in_cand | in_full};
+        GCOMP_CU_CALL(ctx, be->topk_pick(s, &p), "top-k select");
+    }
+    gcomp_cu_topk_compact_t t = {.op = GCOMP_CU_COMPACT_TIES, .src = cand, .count = &ctl->ties_found, .ctl = ctl,
+                                 .status = e->status, .run_if = in_cand};
+    GCOMP_CU_CALL(ctx, be->topk_compact(s, &t), "top-k ties");
+    t.src = full_g;
+    t.run_if = in_full;
+    GCOMP_CU_CALL(ctx, be->topk_compact(s, &t), "top-k ties");
+    gcomp_cu_topk_compact_t f = {.op = GCOMP_CU_COMPACT_FINAL, .src = cand, .out_idx = kept_idx,
+                                 .out_val = kept_val, .cap = e->kmax, .count = &ctl->kept, .ctl = ctl,
+                                 .status = e->status, .run_if = in_cand};
+    GCOMP_CU_CALL(ctx, be->topk_compact(s, &f), "top-k kept list");
+    f.src = full_g;
+    f.run_if = in_full | GCOMP_CU_IN(GCOMP_CU_MODE_EX_ALL);
+    GCOMP_CU_CALL(ctx, be->topk_compact(s, &f), "top-k kept list");
+
+    gcomp_cu_topk_payload_t pl = {.cand_idx = cand_idx, .kept_idx = kept_idx, .cand_val = cand_val,
+                                  .kept_val = kept_val, .kind = e->kind, .bucket = e->params->q8_bucket,
+                                  .nearest = e->params->rounding == GCOMP_ROUND_NEAREST, .k0 = e->key.k0,
+                                  .k1 = e->key.k1, .base = e->base, .res = e->res, .payload = payload_dev,
+                                  .ctl = ctl};
+    GCOMP_CU_CALL(ctx, be->topk_payload(s, &pl), "top-k payload");
+    return GCOMP_OK;
+}
+
+/* Replace the raw payload by its zstd compression when that makes it shorter (frame.c's rule). */
+static gcomp_status_t maybe_compress(const gcomp_codec_params_t *params, uint8_t *payload, size_t *len,
+                                     uint8_t *flags)
+{
+    if (params->zstd_level <= 0 || *len < 64) return GCOMP_OK;
+#if GCOMP_HAVE_ZSTD
+    gcomp_scratch_t *scratch = gcomp_thread_scratch();
+    if (scratch == NULL) return GCOMP_ERR_NOMEM;
+    GCOMP_CHECK(gcomp_scratch_reserve(scratch, *len));
+    size_t c = ZSTD_compress(scratch->ptr, *len - 1, payload, *len, params->zstd_level);
+    if (ZSTD_isError(c)) return GCOMP_OK;
+    memcpy(payload, scratch->ptr, c);
+    *len = c;
+    *flags |= GCOMP_WIRE_FLAG_ZSTD;
+#else
+    (void)payload;
+    (void)flags;
+#endif
+    return GCOMP_OK;
+}
+
+static gcomp_status_t check_where(const gcomp_frame_info_t *w, const void *src)
+{
+    if (w == NULL) return GCOMP_ERR_INVALID;
+    if (w->chunk_count > GCOMP_WIRE_MAX_COUNT || w->chunk_offset > w->total_count ||
+        w->chunk_count > w->total_count - w->chunk_offset || w->rank < 0 ||
+        (unsigned)w->dtype > GCOMP_DTYPE_FP64 || (w->chunk_count > 0 && src == NULL)) {
+        gcomp_warn("invalid chunk: offset %llu count %llu total %llu rank %d dtype %d",
+                   (unsigned long long)w->chunk_offset, (unsigned long long)w->chunk_count,
+                   (unsigned long long)w->total_count, (int)w->rank, (int)w->dtype);
+        return GCOMP_ERR_INVALID;
+    }
+    if (w->dtype == GCOMP_DTYPE_FP64) {
+        gcomp_warn("fp64 device buffers are not supported: convert them to fp32 first");
+        return GCOMP_ERR_UNSUPPORTED;
+    }
+    return GCOMP_OK;
+}
+
+static gcomp_status_t encode_payload(enc_t *e, uint8_t *out, size_t *payload_len_p, uint64_t *kept_p,
+                                     uint64_t *seen_p, uint64_t *listed_p)
+{
+    gcomp_cuda_ctx_t *ctx = e->ctx;
+    const gcomp_cu_backend_t *be = ctx->be;
+    void *s = ctx->stream;
+    const gcomp_codec_params_t *params = e->params;
+    uint64_t n = e->n;
+    const gcomp_codec_ops_t *ops = gcomp_codec_ops_get(params->codec);
+    size_t bound = ops->payload_bound(params, n);
+    uint8_t *payload;
+    GCOMP_CHECK(gcomp_cuda_ctx_reserve(ctx, GCOMP_CU_BUF_PAYLOAD, bound + 8, (void **)&payload));
+    GCOMP_CHECK(gcomp_cuda_ctx_reserve(ctx, GCOMP_CU_BUF_EXC, e->exc_cap * GCOMP_WIRE_EXC_LEN + 8,
+                                       (void **)&e->exc_list));
+    GCOMP_CHECK(gcomp_cuda_ctx_reserve(ctx, GCOMP_CU_BUF_STATUS, tiles(n) * 8 + 8, (void **)&e->status));
+
+    gcomp_cu_ctl_t *init = ctx->ctl_host;
+    memset(init, 0, sizeof(*init));
+    init->sel[0].cutoff = init->sel[1].cutoff = UINT64_MAX;
+    init->sel[1].r = e->k;
+    int sampled = 0;
+    uint64_t unused_s, unused_stride;
+    if (params->codec == GCOMP_CODEC_TOPK || params->codec == GCOMP_CODEC_TOPK_Q8)
+        sampled = params->topk_select == GCOMP_TOPK_SAMPLED && gcomp_cu_sample_plan(n, e->k, &unused_s, &unused_stride);
+    init->mode = sampled ? GCOMP_CU_MODE_PASS : GCOMP_CU_MODE_PREP;
+    GCOMP_CU_CALL(ctx, be->copy(s, ctx->ctl, init, sizeof(*init)), "control block upload");
+
+    gcomp_cuda_ctx_mark(ctx, 0);
+    size_t payload_len = 0;
+    int known_len = 1;
+    switch (params->codec) {
+    case GCOMP_CODEC_NONE: {
+        gcomp_cu_none_t a = {.src = e->src, .dtype = e->dtype, .res = e->res, .n = n, .out = payload};
+        GCOMP_CU_CALL(ctx, be->none_encode(s, &a), "none encode");
+        payload_len = 4 * n;
+        break;
+    }
+    case GCOMP_CODEC_Q8: {
+        uint64_t nb = (n + params->q8_bucket - 1) / params->q8_bucket;
+        gcomp_cu_q8_encode_t a = {.src = e->src, .dtype = e->dtype, .res = e->res, .n = n,
+                                  .bucket = params->q8_bucket, .nearest = params->rounding == GCOMP_ROUND_NEAREST,
+                                  .k0 = e->key.k0, .k1 = e->key.k1, .base = e->base, .scales = payload,
+                                  .q = (int8_t *)(payload + 4 * nb), .ctl = ctx->ctl};
+        if (n > 0) GCOMP_CU_CALL(ctx, be->q8_encode(s, &a), "q8 encode");
+        payload_len = 4 * nb + n;
+        break;
+    }
+    default:
+        known_len = 0;
+        if (n > 0) {
+            GCOMP_CHECK(topk_steps(e, payload));
+        } else {
+            GCOMP_CU_CALL(ctx, be->memset(s, payload, 0, 4), "top-k payload");
+        }
+        break;
+    }
+    if (params->codec != GCOMP_CODEC_NONE && n > 0) {
+        gcomp_cu_exc_collect_t x = {.g = e->res ? (const void *)e->res : e->src,
+                                    .dtype = e->res ? GCOMP_CU_F32 : e->dtype, .res = e->res, .n = n,
+                                    .cap = e->exc_cap, .list = e->exc_list, .ctl = ctx->ctl, .status = e->status};
+        GCOMP_CU_CALL(ctx, be->exc_collect(s, &x), "exception list");
+    }
+    gcomp_cuda_ctx_mark(ctx, 1);
+    GCOMP_CU_CALL(ctx, be->copy(s, ctx->ctl_host, ctx->ctl, sizeof(gcomp_cu_ctl_t)), "control block download");
+    if (known_len) GCOMP_CU_CALL(ctx, be->copy(s, out, payload, payload_len), "payload download");
+    GCOMP_CU_CALL(ctx, be->sync(s), "stream synchronize");
+    gcomp_cuda_ctx_measure(ctx);
+
+    const gcomp_cu_ctl_t *got = ctx->ctl_host;
+    uint64_t kept = n;
+    if (!known_len) {
+        kept = n > 0 ? got->kept : 0;
+        unsigned width = gcomp_cu_bit_width(got->or_deltas);
+        if (n == 0) width = 0;
+        payload_len = (size_t)gcomp_topk_payload_bytes((gcomp_topk_values_t)e->kind, kept, width,
+                                                       params->q8_bucket);
+        if (payload_len > bound || kept > e->kmax) {
+            gcomp_error("cuda top-k kept %llu (bound %llu), payload %zu bytes (bound %zu)",
+                        (unsigned long long)kept, (unsigned long long)e->kmax, payload_len, bound);
+            return GCOMP_ERR_INTERNAL;
+        }
+        GCOMP_CU_CALL(ctx, be->copy(s, out, payload, payload_len), "payload download");
+    }
+    uint64_t seen = params->codec == GCOMP_CODEC_NONE ? 0 : got->exc_seen;
+    uint64_t listed = seen < e->exc_cap ? seen : e->exc_cap;
+    if (listed > 0)
+        GCOMP_CU_CALL(ctx, be->copy(s, out + payload_len, e->exc_list, listed * GCOMP_WIRE_EXC_LEN),
+                      "exception list download");
+    if (!known_len || listed > 0) GCOMP_CU_CALL(ctx, be->sync(s), "stream synchronize");
+    *payload_len_p = payload_len;
+    *kept_p = kept;
+    *seen_p = seen;
+    *listed_p = listed;
+    return GCOMP_OK;
+}
+
+gcomp_status_t gcomp_cuda_frame_encode(gcomp_cuda_ctx_t *ctx, const gcomp_codec_params_t *params,
+                                       const gcomp_frame_info_t *where, const void *src, float *residual,
+                                       void *frame, size_t capacity, gcomp_frame_info_t *info_p)
+{
+    if (ctx == NULL || frame == NULL) return GCOMP_ERR_INVALID;
+    if (gcomp_codec_params_check(params) != GCOMP_OK) return GCOMP_ERR_INVALID;
+    GCOMP_CHECK(check_where(where, src));
+    uint64_t n = where->chunk_count;
+    size_t bound = gcomp_frame_bound(params, n);
+    if (capacity < bound) {
+        gcomp_warn("frame buffer of %zu bytes is below the bound %zu", capacity, bound);
+        return GCOMP_ERR_NOSPACE;
+    }
+    enc_t e = {
+        .ctx = ctx,
+        .params = params,
+        .src = src,
+        .dtype = (int)where->dtype,
+        .res = params->error_feedback ? residual : NULL,
+        .n = n,
+        .key = gcomp_rng_key(params->seed, where->seq, where->rank),
+        .base = where->chunk_offset,
+        .exc_cap = gcomp_wire_exc_cap(n),
+    };
+    if (params->codec == GCOMP_CODEC_TOPK || params->codec == GCOMP_CODEC_TOPK_Q8) {
+        e.k = gcomp_topk_k(params->topk_ratio, n);
+        e.kmax = gcomp_topk_kmax(params->topk_ratio, n);
+        e.cap = 2 * e.k + 4096 < n ? 2 * e.k + 4096 : n; /* topk_select.c's candidate capacity */
+        e.kind = params->codec == GCOMP_CODEC_TOPK_Q8 ? GCOMP_CU_VALUES_Q8
+                 : params->topk_values == GCOMP_VALUES_FP16 ? GCOMP_CU_VALUES_F16
+                                                            : GCOMP_CU_VALUES_F32;
+    }
+    uint8_t *out = frame;
+    size_t payload_len = 0;
+    uint64_t kept = 0, seen = 0, listed = 0;
+    int prev = 0;
+    GCOMP_CHECK(gcomp_cuda_ctx_enter(ctx, &prev));
+    gcomp_status_t st = encode_payload(&e, out + GCOMP_WIRE_HEADER_LEN, &payload_len, &kept, &seen, &listed);
+    gcomp_cuda_ctx_leave(ctx, prev);
+    if (st != GCOMP_OK) return st;
+
+    uint8_t flags = 0;
+    if (seen > e.exc_cap) {
+        flags |= GCOMP_WIRE_FLAG_NONFINITE_OVERFLOW;
+        gcomp_warn("chunk at %llu has %llu non-finite values, more than the %llu a frame lists: the "
+                   "result is NaN over its %llu elements", (unsigned long long)where->chunk_offset,
+                   (unsigned long long)seen, (unsigned long long)e.exc_cap, (unsigned long long)n);
+    }
+    size_t raw_len = payload_len + listed * GCOMP_WIRE_EXC_LEN;
+    size_t sent_len = raw_len;
+    GCOMP_CHECK(maybe_compress(params, out + GCOMP_WIRE_HEADER_LEN, &sent_len, &flags));
+    if (params->checksum) flags |= GCOMP_WIRE_FLAG_CHECKSUM;
+    if (e.res != NULL) flags |= GCOMP_WIRE_FLAG_EF;
+    if (params->rounding == GCOMP_ROUND_NEAREST) flags |= GCOMP_WIRE_FLAG_ROUND_NEAREST;
+    if (params->codec == GCOMP_CODEC_TOPK && params->topk_values == GCOMP_VALUES_FP16)
+        flags |= GCOMP_WIRE_FLAG_VALUES_FP16;
+    gcomp_wire_header_t h = {
+        .version = GCOMP_WIRE_VERSION,
+        .codec = (uint8_t)params->codec,
+        .dtype = (uint8_t)where->dtype,
+        .flags = flags,
+        .q8_bucket = params->q8_bucket,
+        .topk_ratio = params->topk_ratio,
+        .total_count = where->total_count,
+        .chunk_offset = where->chunk_offset,
+        .chunk_count = n,
+        .kept = kept,
+        .seq = where->seq,
+        .rank = where->rank,
+        .comm_id = where->comm_id,
+        .n_exceptions = (uint32_t)listed,
+        .payload_len = sent_len,
+        .raw_len = raw_len,
+        .checksum = 0,
+    };
+    gcomp_wire_header_store(out, &h);
+    size_t frame_len = GCOMP_WIRE_HEADER_LEN + sent_len;
+    if (params->checksum) gcomp_store_le64(out + GCOMP_WIRE_OFF_CHECKSUM, frame_checksum(out, frame_len));
+    if (info_p != NULL) {
+        *info_p = *where;
+        info_p->codec = params->codec;
+        info_p->kept = kept;
+        info_p->nonfinite = seen;
+        info_p->payload_bytes = raw_len;
+        info_p->frame_bytes = frame_len;
+    }
+    return GCOMP_OK;
+}
+
+/* ---- decode ----------------------------------------------------------------------------------- */
+
+/* A frame validated on the host, ready for the device. */
+typedef struct parsed {
+    gcomp_wire_header_t h;
+    const uint8_t *codec;  /* codec payload (host) */
+    size_t codec_len;
+    const uint8_t *exc;    /* exception list (host) */
+    void *unzstd;          /* owned buffer when the frame was zstd-compressed */
+    /* topk */
+    unsigned width;
+    int kind;
+    uint64_t packed_len, values_off, q_off;
+} parsed_t;
+
+#define REJECT(...)                                                                               \
+    do {                                                                                          \
+        gcomp_warn("rejecting frame: " __VA_ARGS__);                                              \
+        return GCOMP_ERR_FRAME;                                                                   \
+    } while (0)
+
+static gcomp_status_t check_expected(const gcomp_wire_header_t *h, const gcomp_frame_info_t *e)
+{
+#define EXPECT(field, hv, ev)                                                                     \
+    if ((uint64_t)(hv) != (uint64_t)(ev)) {                                                       \
+        gcomp_warn("frame from rank %d has " field " %llu, expected %llu", h->rank,               \
+                   (unsigned long long)(hv), (unsigned long long)(ev));                           \
+        return GCOMP_ERR_MISMATCH;                                                                \
+    }
+    EXPECT("codec", h->codec, e->codec);
+    EXPECT("dtype", h->dtype, e->dtype);
+    EXPECT("total count", h->total_count, e->total_count);
+    EXPECT("chunk offset", h->chunk_offset, e->chunk_offset);
+    EXPECT("chunk count", h->chunk_count, e->chunk_count);
+    EXPECT("communicator id", h->comm_id, e->comm_id);
+    EXPECT("call sequence", h->seq, e->seq);
+    if (e->rank >= 0) EXPECT("sender rank", h->rank, e->rank);
+#undef EXPECT
+    return GCOMP_OK;
+}
+
+static int scales_ok(const uint8_t *p, uint64_t count)
+{
+    for (uint64_t b = 0; b < count; b++) {
+        float x = gcomp_bits_f32(gcomp_load_le32(p + 4 * b));
+        if (!(isfinite(x) && x >= 0.0f)) return 0;
+    }
+    return 1;
+}
+
+static gcomp_status_t check_payload(parsed_t *f)
+{
+    const gcomp_wire_header_t *h = &f->h;
+    uint64_t n = h->chunk_count;
+    const uint8_t *p = f->codec;
+    size_t len = f->codec_len;
+    switch (h->codec) {
+    case GCOMP_CODEC_NONE:
+        if (len != 4 * n) REJECT("none payload of %zu bytes for %llu elements", len, (unsigned long long)n);
+        return GCOMP_OK;
+    case GCOMP_CODEC_Q8: {
+        uint64_t nb = (n + h->q8_bucket - 1) / h->q8_bucket;
+        if (len != 4 * nb + n) REJECT("q8 payload of %zu bytes for %llu elements", len, (unsigned long long)n);
+        if (!scales_ok(p, nb)) REJECT("q8 payload from rank %d has a negative or non-finite scale", h->rank);
+        return GCOMP_OK;
+    }
+    default: break;
+    }
+    int q8 = h->codec == GCOMP_CODEC_TOPK_Q8;
+    if (q8 && (h->flags & GCOMP_WIRE_FLAG_VALUES_FP16)) REJECT("fp16 value flag on a topk-q8 frame");
+    f->kind = q8 ? GCOMP_CU_VALUES_Q8 : (h->flags & GCOMP_WIRE_FLAG_VALUES_FP16) ? GCOMP_CU_VALUES_F16
+                                                                                : GCOMP_CU_VALUES_F32;
+    if (len < GCOMP_TOPK_INDEX_HEADER_LEN) REJECT("top-k payload of %zu bytes", len);
+    f->width = p[0];
+    if (f->width > GCOMP_BITPACK_MAX_WIDTH || p[1] || p[2] || p[3])
+        REJECT("top-k index width %u, pad bytes %02x %02x %02x", f->width, p[1], p[2], p[3]);
+    uint32_t bucket = q8 ? h->q8_bucket : 1;
+    uint64_t want = gcomp_topk_payload_bytes((gcomp_topk_values_t)f->kind, h->kept, f->width, bucket);
+    if ((uint64_t)len != want)
+        REJECT("top-k payload of %zu bytes, expected %llu for %llu kept with %u-bit deltas", len,
+               (unsigned long long)want, (unsigned long long)h->kept, f->width);
+    f->packed_len = gcomp_bitpack_bytes(h->kept, f->width);
+    f->values_off = GCOMP_TOPK_INDEX_HEADER_LEN + f->packed_len;
+    f->q_off = f->values_off + (q8 ? 4 * ((h->kept + bucket - 1) / bucket) : 0);
+    if (!gcomp_bitpack_padding_is_zero(p + GCOMP_TOPK_INDEX_HEADER_LEN, (size_t)f->packed_len, h->kept, f->width))
+        REJECT("nonzero padding after %llu %u-bit deltas", (unsigned long long)h->kept, f->width);
+    if (q8 && !scales_ok(p + f->values_off, (h->kept + bucket - 1) / bucket))
+        REJECT("topk-q8 payload from rank %d has a negative or non-finite scale", h->rank);
+    return GCOMP_OK;
+}
+
+static gcomp_status_t parse_frame(const void *frame, size_t frame_len, const gcomp_frame_info_t *expect,
+                                  int require_checksum, parsed_t *f)
+{
+    const uint8_t *in = frame;
+    memset(f, 0, sizeof(*f));
+    GCOMP_CHECK(gcomp_wire_header_load(in, frame_len, &f->h));
+    const gcomp_wire_header_t *h = &f->h;
+    if (expect != NULL) GCOMP_CHECK(check_expected(h, expect));
+    if (h->flags & GCOMP_WIRE_FLAG_CHECKSUM) {
+        uint64_t sum = frame_checksum(in, frame_len);
+        if (sum != h->checksum) {
+            gcomp_warn("frame from rank %d (seq %llu, chunk at %llu): checksum 0x%016llx, computed 0x%016llx",
+                       h->rank, (unsigned long long)h->seq, (unsigned long long)h->chunk_offset,
+                       (unsigned long long)h->checksum, (unsigned long long)sum);
+            return GCOMP_ERR_CHECKSUM;
+        }
+    } else if (require_checksum) {
+        gcomp_warn("frame from rank %d has no checksum but this rank requires one", h->rank);
+        return GCOMP_ERR_MISMATCH;
+    }
+    const uint8_t *raw = in + GCOMP_WIRE_HEADER_LEN;
+    if (h->flags & GCOMP_WIRE_FLAG_ZSTD) {
+#if GCOMP_HAVE_ZSTD
+        f->unzstd = malloc(h->raw_len ? h->raw_len : 1);
+        if (f->unzstd == NULL) return GCOMP_ERR_NOMEM;
+        size_t got = ZSTD_decompress(f->unzstd, h->raw_len, raw, h->payload_len);
+        if (ZSTD_isError(got) || got != h->raw_len) {
+            free(f->unzstd);
+            f->unzstd = NULL;
+            REJECT("zstd stage of rank %d's frame does not give %llu bytes", h->rank, (unsigned long long)h->raw_len);
+        }
+        raw = f->unzstd;
+#else
+        gcomp_warn("frame from rank %d is zstd-compressed but this build has no zstd", h->rank);
+        return GCOMP_ERR_UNSUPPORTED;
+#endif
+    }
+    size_t exc_bytes = (size_t)h->n_exceptions * GCOMP_WIRE_EXC_LEN;
+    f->codec = raw;
+    f->codec_len = (size_t)h->raw_len - exc_bytes;
+    f->exc = raw + f->codec_len;
+    uint64_t prev = 0;
+    for (uint32_t i = 0; i < h->n_exceptions; i++) {
+        uint64_t off = gcomp_load_le32(f->exc + (size_t)i * GCOMP_WIRE_EXC_LEN);
+        float v = gcomp_bits_f32(gcomp_load_le32(f->exc + (size_t)i * GCOMP_WIRE_EXC_LEN + 4));
+        if (off >= h->chunk_count || (i > 0 && off <= prev) || isfinite(v)) {
+            free(f->unzstd);
+            f->unzstd = NULL;
+            REJECT("exception %u at offset %llu (previous %llu) holds %g", i, (unsigned long long)off,
+                   (unsigned long long)prev, (double)v);
+        }
+        prev = off;
+    }
+    gcomp_status_t st = check_payload(f);
+    if (st != GCOMP_OK) {
+        free(f->unzstd);
+        f->unzstd = NULL;
+    }
+    return st;
+}
+
+static gcomp_status_t decode_one(gcomp_cuda_ctx_t *ctx, const parsed_t *f, const uint8_t *dev, float *dst,
+                                 int accumulate)
+{
+    const gcomp_cu_backend_t *be = ctx->be;
+    void *s = ctx->stream;
+    uint64_t n = f->h.chunk_count;
+    switch (f->h.codec) {
+    case GCOMP_CODEC_NONE: {
+        gcomp_cu_none_t a = {.src = dev, .n = n, .dst = dst, .accumulate = accumulate};
+        GCOMP_CU_CALL(ctx, be->none_decode(s, &a), "none decode");
+        break;
+    }
+    case GCOMP_CODEC_Q8: {
+        uint64_t nb = (n + f->h.q8_bucket - 1) / f->h.q8_bucket;
+        gcomp_cu_q8_decode_t a = {.nframes = 1, .n = n, .dst = dst, .accumulate = accumulate, .ctl = ctx->ctl};
+        a.scales[0] = dev;
+        a.q[0] = (const int8_t *)(dev + 4 * nb);
+        a.bucket[0] = f->h.q8_bucket;
+        GCOMP_CU_CALL(ctx, be->q8_decode(s, &a), "q8 decode");
+        break;
+    }
+    default: {
+        uint32_t *idx;
+        uint64_t *status;
+        GCOMP_CHECK(gcomp_cuda_ctx_reserve(ctx, GCOMP_CU_BUF_KEPT_IDX, f->h.kept * 4 + 4, (void **)&idx));
+        GCOMP_CHECK(gcomp_cuda_ctx_reserve(ctx, GCOMP_CU_BUF_STATUS, tiles(f->h.kept) * 8 + 8, (void **)&status));
+        gcomp_cu_topk_decode_t a = {.payload = dev, .n = n, .k = f->h.kept, .width = f->width, .kind = f->kind,
+                                    .bucket = f->h.q8_bucket, .packed_len = f->packed_len,
+                                    .values_off = f->values_off, .q_off = f->q_off, .idx = idx, .status = status,
+                                    .dst = dst, .accumulate = accumulate, .ctl = ctx->ctl};
+        GCOMP_CU_CALL(ctx, be->topk_decode(s, &a), "top-k decode");
+        break;
+    }
+    }
+    if (f->h.n_exceptions > 0 || (f->h.flags & GCOMP_WIRE_FLAG_NONFINITE_OVERFLOW)) {
+        gcomp_cu_exc_apply_t x = {.list = dev + f->codec_len, .count = f->h.n_exceptions,
+                                  .overflow = (f->h.flags & GCOMP_WIRE_FLAG_NONFINITE_OVERFLOW) != 0, .n = n,
+                                  .dst = dst, .accumulate = accumulate, .ctl = ctx->ctl};
+        GCOMP_CU_CALL(ctx, be->exc_apply(s, &x), "exceptions");
+    }
+    return GCOMP_OK;
+}
+
+static int fusable(const parsed_t *f)
+{
+    return f->h.codec == GCOMP_CODEC_Q8 && f->h.n_exceptions == 0 &&
+           !(f->h.flags & GCOMP_WIRE_FLAG_NONFINITE_OVERFLOW);
+}
+
+static gcomp_status_t decode_frames(gcomp_cuda_ctx_t *ctx, int nframes, parsed_t *fs, float *dst, int accumulate)
+{
+    const gcomp_cu_backend_t *be = ctx->be;
+    void *s = ctx->stream;
+    size_t total = 0, offs[GCOMP_CU_MAX_FRAMES];
+    for (int i = 0; i < nframes; i++) total += GCOMP_ALIGN_UP(fs[i].h.raw_len, (size_t)16);
+    uint8_t *stage;
+    GCOMP_CHECK(gcomp_cuda_ctx_reserve(ctx, GCOMP_CU_BUF_PAYLOAD, total + 16, (void **)&stage));
+    GCOMP_CU_CALL(ctx, be->memset(s, &ctx->ctl->bad, 0, sizeof(ctx->ctl->bad)), "control block clear");
+    gcomp_cuda_ctx_mark(ctx, 0);
+    int all_fusable = nframes > 1;
+    for (int i = 0; i < nframes; i++) all_fusable &= fusable(&fs[i]);
+    size_t off = 0;
+    for (int i = 0; i < nframes; i += GCOMP_CU_MAX_FRAMES) {
+        int group = nframes - i < GCOMP_CU_MAX_FRAMES ? nframes - i : GCOMP_CU_MAX_FRAMES;
+        for (int j = 0; j < group; j++) {
+            const parsed_t *f = &fs[i + j];
+            offs[j] = off;
+            GCOMP_CU_CALL(ctx, be->copy(s, stage + off, f->codec, f->codec_len + f->h.n_exceptions * GCOMP_WIRE_EXC_LEN),
+                          "payload upload");
+            off += GCOMP_ALIGN_UP(f->h.raw_len, (size_t)16);
+        }
+        if (all_fusable) {
+            gcomp_cu_q8_decode_t a = {.nframes = group, .n = fs[i].h.chunk_count, .dst = dst,
+                                      .accumulate = accumulate || i > 0, .ctl = ctx->ctl};
+            for (int j = 0; j < group; j++) {
+                uint64_t nb = (a.n + fs[i + j].h.q8_bucket - 1) / fs[i + j].h.q8_bucket;
+                a.scales[j] = stage + offs[j];
+                a.q[j] = (const int8_t *)(stage + offs[j] + 4 * nb);
+                a.bucket[j] = fs[i + j].h.q8_bucket;
+            }
+            GCOMP_CU_CALL(ctx, be->q8_decode(s, &a), "q8 decode-accumulate");
+        } else {
+            for (int j = 0; j < group; j++)
+                GCOMP_CHECK(decode_one(ctx, &fs[i + j], stage + offs[j], dst, accumulate || i + j > 0));
+        }
+        if (i + group < nframes) {
+            /* The staging buffer is reused by the next group. */
+            GCOMP_CU_CALL(ctx, be->sync(s), "stream synchronize");
+            off = 0;
+        }
+    }
+    gcomp_cuda_ctx_mark(ctx, 1);
+    GCOMP_CU_CALL(ctx, be->copy(s, &ctx->ctl_host->bad, &ctx->ctl->bad, sizeof(ctx->ctl->bad)), "status download");
+    GCOMP_CU_CALL(ctx, be->sync(s), "stream synchronize");
+    gcomp_cuda_ctx_measure(ctx);
+    uint32_t bad = ctx->ctl_host->bad;
+    if (bad) {
+        gcomp_warn("rejecting frame from rank %d: %s", fs[0].h.rank,
+                   bad & GCOMP_CU_BAD_INDEX   ? "a top-k index is out of range"
+                   : bad & GCOMP_CU_BAD_VALUE ? "a top-k value is non-finite or -128"
+                                              : "a q8 value is -128");
+        return GCOMP_ERR_FRAME;
+    }
+    return GCOMP_OK;
+}
+
+gcomp_status_t gcomp_cuda_frames_decode(gcomp_cuda_ctx_t *ctx, int nframes, const void *const *frames,
+                                        const size_t *frame_lens, const gcomp_frame_info_t *expect, float *dst,
+                                        int accumulate, int require_checksum)
+{
+    if (ctx == NULL || nframes < 1 || frames == NULL || frame_lens == NULL) return GCOMP_ERR_INVALID;
+    parsed_t *fs = calloc((size_t)nframes, sizeof(*fs));
+    if (fs == NULL) return GCOMP_ERR_NOMEM;
+    gcomp_status_t st = GCOMP_OK;
+    int parsed = 0;
+    for (; parsed < nframes; parsed++) {
+        gcomp_frame_info_t e;
+        const gcomp_frame_info_t *ep = NULL;
+        if (expect != NULL) {
+            e = *expect;
+            e.rank = -1;
+            ep = &e;
+        }
+        st = parse_frame(frames[parsed], frame_lens[parsed], ep, require_checksum, &fs[parsed]);
+        if (st != GCOMP_OK) break;
+        if (fs[parsed].h.chunk_count != fs[0].h.chunk_count) {
+            gcomp_warn("frames of %llu and %llu elements cannot be summed into one chunk",
+                       (unsigned long long)fs[0].h.chunk_count, (unsigned long long)fs[parsed].h.chunk_count);
+            st = GCOMP_ERR_MISMATCH;
+            parsed++;
+            break;
+        }
+    }
+    if (st == GCOMP_OK && fs[0].h.chunk_count > 0 && dst == NULL) st = GCOMP_ERR_INVALID;
+    if (st == GCOMP_OK && fs[0].h.chunk_count > 0) {
+        int prev = 0;
+        st = gcomp_cuda_ctx_enter(ctx, &prev);
+        if (st == GCOMP_OK) {
+            st = decode_frames(ctx, nframes, fs, dst, accumulate);
+            gcomp_cuda_ctx_leave(ctx, prev);
+        }
+    }
+    for (int i = 0; i < parsed && i < nframes; i++) free(fs[i].unzstd);
+    free(fs);
+    return st;
+}
+
+gcomp_status_t gcomp_cuda_frame_decode(gcomp_cuda_ctx_t *ctx, const void *frame, size_t frame_len,
+                                       const gcomp_frame_info_t *expect, float *dst, int accumulate,
+                                       int require_checksum, gcomp_frame_info_t *info_p)
+{
+    if (ctx == NULL) return GCOMP_ERR_INVALID;
+    parsed_t f;
+    GCOMP_CHECK(parse_frame(frame, frame_len, expect, require_checksum, &f));
+    gcomp_status_t st = GCOMP_OK;
+    if (f.h.chunk_count > 0) {
+        int prev = 0;
+        st = dst == NULL ? GCOMP_ERR_INVALID : gcomp_cuda_ctx_enter(ctx, &prev);
+        if (st == GCOMP_OK) {
+            st = decode_frames(ctx, 1, &f, dst, accumulate);
+            gcomp_cuda_ctx_leave(ctx, prev);
+        }
+    }
+    free(f.unzstd);
+    if (st == GCOMP_OK && info_p != NULL) {
+        const gcomp_wire_header_t *h = &f.h;
+        info_p->codec = (gcomp_codec_t)h->codec;
+        info_p->dtype = (gcomp_dtype_t)h->dtype;
+        info_p->total_count = h->total_count;
+        info_p->chunk_offset = h->chunk_offset;
+        info_p->chunk_count = h->chunk_count;
+        info_p->rank = h->rank;
+        info_p->comm_id = h->comm_id;
+        info_p->seq = h->seq;
+        info_p->kept = h->kept;
+        info_p->nonfinite = h->n_exceptions;
+        info_p->payload_bytes = h->raw_len;
+        info_p->frame_bytes = frame_len;
+    }
+    return st;
+}
+
+gcomp_status_t gcomp_cuda_convert(gcomp_cuda_ctx_t *ctx, const float *src, void *dst, gcomp_dtype_t dtype,
+                                  uint64_t n)
+{
+    if (ctx == NULL || (unsigned)dtype > GCOMP_DTYPE_BF16) return GCOMP_ERR_INVALID;
+    if (n == 0) return GCOMP_OK;
+    int prev = 0;
+    GCOMP_CHECK(gcomp_cuda_ctx_enter(ctx, &prev));
+    gcomp_cu_convert_t a = {.src = src, .dst = dst, .dtype = (int)dtype, .n = n};
+    int err = ctx->be->convert(ctx->stream, &a);
+    if (err == 0) err = ctx->be->sync(ctx->stream);
+    gcomp_cuda_ctx_leave(ctx, prev);
+    return err ? gcomp_cuda_ctx_error(ctx, err, "conversion") : GCOMP_OK;
+}
