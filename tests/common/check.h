@@ -26,8 +26,9 @@ static long check_count;
 /* Stop the test now (for failures that make the rest meaningless). */
 #define REQUIRE(cond, ...)                                                                        \
     do {                                                                                          \
-        CHECK(cond, __VA_ARGS__);                                                                 \
-        if (!(cond)) exit(1);                                                                     \
+        int require_ok_ = !!(cond); /* evaluated once: cond may have side effects */              \
+        CHECK(require_ok_ && #cond, __VA_ARGS__);                                                 \
+        if (!require_ok_) exit(1);                                                                \
     } while (0)
 
 static inline int check_finish(const char *name)

@@ -1,0 +1,161 @@
+/*
+ * Sparse reduce-scatter then all-gather, for topk and topk-q8 (the rsag.h engine with this
+ * policy). Each rank sends owner j the top-k frame of chunk j; the owner sums the P sparse
+ * contributions and re-encodes the sum whichever way is smaller (SparCML's switch):
+ *   sparse-lossless: the topk codec, fp32 values, exact selection with k >= the sum's non-zeros,
+ *                    so nothing is dropped; or
+ *   dense:           none for topk (exact), q8 with a level-2 residual for topk-q8.
+ * The union of P supports grows with P, so the sum of sparse vectors is often not sparse: with
+ * ratio 0.5 and 4 ranks it is dense almost everywhere and the switch sends it dense.
+ */
+#define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_COLL
+#include <math.h>
+
+#include "coll/rsag.h"
+#include "codec/topk_select.h"
+#include "core/log.h"
+
+static gcomp_codec_t dense_codec(const gcomp_call_t *call)
+{
+    return call->params.codec == GCOMP_CODEC_TOPK_Q8 ? GCOMP_CODEC_Q8 : GCOMP_CODEC_NONE;
+}
+
+static gcomp_codec_params_t dense_params(const gcomp_call_t *call, int ef)
+{
+    gcomp_codec_params_t p = gcomp_rsag_reduce_params(call);
+    p.codec = dense_codec(call);
+    p.error_feedback = ef;
+    return p;
+}
+
+static gcomp_codec_params_t sparse_params(const gcomp_call_t *call, float ratio)
+{
+    gcomp_codec_params_t p = gcomp_rsag_reduce_params(call);
+    p.codec = GCOMP_CODEC_TOPK;
+    p.topk_values = GCOMP_VALUES_FP32;
+    p.topk_select = GCOMP_TOPK_EXACT;
+    p.topk_ratio = ratio;
+    p.error_feedback = 0;
+    return p;
+}
+
+/* The smallest ratio whose k = ceil(ratio * len) is at least nnz: the float nearest nnz / len can
+ * round below it, so step up until gcomp_topk_k (exact) agrees. */
+static float ratio_for(uint64_t nnz, size_t len)
+{
+    if (nnz >= len) return 1.0f;
+    float r = (float)((double)(nnz > 0 ? nnz : 1) / (double)len);
+    while (r < 1.0f && gcomp_topk_k(r, len) < nnz) r = nextafterf(r, 2.0f);
+    return r > 1.0f ? 1.0f : r;
+}
+
+static size_t rs_gather_bound(const gcomp_call_t *call, size_t len)
+{
+    gcomp_codec_params_t d = dense_params(call, 0);
+    return gcomp_coll_bound(&d, len);
+}
+
+static size_t rs_reduce_bound(const gcomp_call_t *call, size_t len)
+{
+    gcomp_codec_params_t s = sparse_params(call, 1.0f);
+    return GCOMP_MAX(rs_gather_bound(call, len), gcomp_coll_bound(&s, len));
+}
+
+static int rs_uses_l2(const gcomp_call_t *call)
+{
+    return call->params.error_feedback && call->params.codec == GCOMP_CODEC_TOPK_Q8;
+}
+
+static int rs_accept(const gcomp_call_t *call, gcomp_codec_t codec)
+{
+    return codec == GCOMP_CODEC_TOPK || codec == dense_codec(call);
+}
+
+static unsigned bit_width(uint64_t v)
+{
+    unsigned w = 0;
+    while (v != 0) w++, v >>= 1;
+    return w;
+}
+
+/* Frame sizes of both encodings of the sum, predicted from one pass over it. */
+static void predict(const gcomp_call_t *call, const float *acc, size_t len, uint64_t *nnz_p,
+                    size_t *sparse_p, size_t *dense_p)
+{
+    uint64_t nnz = 0, nonfinite = 0, max_delta = 0;
+    size_t prev = 0;
+    for (size_t i = 0; i < len; i++) {
+        float v = acc[i];
+        if (!isfinite(v)) {
+            nonfinite++;
+        } else if (v != 0.0f) {
+            uint64_t delta = nnz == 0 ? i : i - prev - 1;
+            if (delta > max_delta) max_delta = delta;
+            prev = i;
+            nnz++;
+        }
+    }
+    uint64_t k = gcomp_topk_k(ratio_for(nnz, len), len);
+    unsigned w = bit_width(max_delta);
+    size_t exc = (size_t)nonfinite * GCOMP_WIRE_EXC_LEN;
+    *sparse_p = GCOMP_WIRE_HEADER_LEN + 4 + (size_t)GCOMP_DIV_CEIL(k * w, 32) * 4 + (size_t)k * 4 + exc;
+    if (dense_codec(call) == GCOMP_CODEC_Q8) {
+        size_t b = call->params.q8_bucket;
+        *dense_p = GCOMP_WIRE_HEADER_LEN + GCOMP_DIV_CEIL(len, b) * 4 + len + exc;
+    } else {
+        *dense_p = GCOMP_WIRE_HEADER_LEN + len * 4; /* none carries non-finite values inline */
+    }
+    *nnz_p = nnz;
+}
+
+static void rs_reduce_encode(gcomp_call_t *call, size_t off, size_t len, float *acc, float *l2, gcomp_msg_t *m)
+{
+    gcomp_comm_t *ctx = call->ctx;
+    if (l2 != NULL) {
+        /* Fold the level-2 residual in first: the choice is about what is sent this time. */
+        for (size_t i = 0; i < len; i++) {
+            acc[i] += l2[i];
+            l2[i] = 0.0f;
+        }
+    }
+    uint64_t nnz;
+    size_t sparse_bytes, dense_bytes;
+    predict(call, acc, len, &nnz, &sparse_bytes, &dense_bytes);
+    size_t gather_cap = rs_gather_bound(call, len);
+    if (sparse_bytes < dense_bytes) {
+        gcomp_codec_params_t sp = sparse_params(call, ratio_for(nnz, len));
+        if (gcomp_frame_bound(&sp, len) <= m->cap) {
+            gcomp_coll_encode(call, &sp, off, len, acc, NULL, m);
+            if (m->len > 0 && m->len <= gather_cap) {
+                ctx->reduced_sparse++;
+                return;
+            }
+            /* An encoder error was logged and recorded; otherwise the prediction was off and the
+             * frame would not fit the receivers' buffers: send it dense. */
+            if (m->len == 0) return;
+        }
+    }
+    gcomp_codec_params_t dp = dense_params(call, l2 != NULL);
+    gcomp_coll_encode(call, &dp, off, len, acc, l2, m);
+    ctx->reduced_dense++;
+}
+
+static const gcomp_rsag_policy_t rs_policy = {
+    .name = "sparse-rs",
+    .gather_bound = rs_gather_bound,
+    .reduce_bound = rs_reduce_bound,
+    .uses_l2 = rs_uses_l2,
+    .reduce_encode = rs_reduce_encode,
+    .accept = rs_accept,
+    .sparse_out = 1,
+};
+
+gcomp_status_t gcomp_sparse_rs_prepare(gcomp_call_t *call, size_t *l2_len_p)
+{
+    return gcomp_rsag_prepare(call, &rs_policy, l2_len_p);
+}
+
+gcomp_status_t gcomp_sparse_rs_run(gcomp_call_t *call)
+{
+    return gcomp_rsag_run(call, &rs_policy);
+}
