@@ -174,7 +174,9 @@ GCOMP_API gcomp_status_t gcomp_frame_peek(const void *frame, size_t frame_len,
  * @param frame_len   their number
  * @param expect      if not NULL, the frame must match its codec, dtype, total_count, chunk_offset,
  *                    chunk_count, comm_id and seq (rank is checked when >= 0), else
- *                    GCOMP_ERR_MISMATCH
+ *                    GCOMP_ERR_MISMATCH. Pass it for bytes from the network: it is what bounds
+ *                    the writes to dst. With NULL, dst must hold the chunk_count that
+ *                    gcomp_frame_peek() reports for this frame.
  * @param dst         chunk_count fp32 elements
  * @param accumulate  0: dst = decoded; 1: dst += decoded (elementwise, one rounding per add)
  * @param info_p      on success, the frame's metadata (may be NULL)
