@@ -399,7 +399,7 @@ static int emu_topk_payload(void *impl, const gcomp_cu_topk_payload_t *a)
             uint32_t maxkey = 0;
             for (uint64_t j = j0; j < j1; j++)
                 if (gcomp_cu_key(val[j]) > maxkey) maxkey = gcomp_cu_key(val[j]);
-            gcomp_cu_q8_bucket_t bk = gcomp_cu_q8_bucket(maxkey, 0);
+            gcomp_cu_q8_bucket_t bk = gcomp_cu_q8_bucket(maxkey, 1);
             store_le32(vals + 4 * b, gcomp_cu_bits(bk.scale));
             for (uint64_t j = j0; j < j1; j++) {
                 uint32_t bits = a->nearest ? 0 : gcomp_cu_rng_bits(a->k0, a->k1, a->base + idx[j]);

@@ -29,15 +29,6 @@
 #include <zstd.h>
 #endif
 
-static uint64_t frame_checksum(const uint8_t *frame, size_t frame_len)
-{
-    uint8_t head[GCOMP_WIRE_HEADER_LEN];
-    memcpy(head, frame, sizeof(head));
-    gcomp_store_le64(head + GCOMP_WIRE_OFF_CHECKSUM, 0);
-    XXH64_hash_t head_hash = XXH3_64bits(head, sizeof(head));
-    return XXH3_64bits_withSeed(frame + GCOMP_WIRE_HEADER_LEN, frame_len - GCOMP_WIRE_HEADER_LEN, head_hash);
-}
-
 static uint64_t tiles(uint64_t n)
 {
     return (n + GCOMP_CU_TILE - 1) / GCOMP_CU_TILE;
@@ -172,38 +163,9 @@ static gcomp_status_t topk_steps(enc_t *e, uint8_t *payload_dev)
     return GCOMP_OK;
 }
 
-/* Replace the raw payload by its zstd compression when that makes it shorter (frame.c's rule). */
-static gcomp_status_t maybe_compress(const gcomp_codec_params_t *params, uint8_t *payload, size_t *len,
-                                     uint8_t *flags)
-{
-    if (params->zstd_level <= 0 || *len < 64) return GCOMP_OK;
-#if GCOMP_HAVE_ZSTD
-    gcomp_scratch_t *scratch = gcomp_thread_scratch();
-    if (scratch == NULL) return GCOMP_ERR_NOMEM;
-    GCOMP_CHECK(gcomp_scratch_reserve(scratch, *len));
-    size_t c = ZSTD_compress(scratch->ptr, *len - 1, payload, *len, params->zstd_level);
-    if (ZSTD_isError(c)) return GCOMP_OK;
-    memcpy(payload, scratch->ptr, c);
-    *len = c;
-    *flags |= GCOMP_WIRE_FLAG_ZSTD;
-#else
-    (void)payload;
-    (void)flags;
-#endif
-    return GCOMP_OK;
-}
-
 static gcomp_status_t check_where(const gcomp_frame_info_t *w, const void *src)
 {
-    if (w == NULL) return GCOMP_ERR_INVALID;
-    if (w->chunk_count > GCOMP_WIRE_MAX_COUNT || w->chunk_offset > w->total_count ||
-        w->chunk_count > w->total_count - w->chunk_offset || w->rank < 0 ||
-        (unsigned)w->dtype > GCOMP_DTYPE_FP64 || (w->chunk_count > 0 && src == NULL)) {
-        gcomp_warn("invalid chunk: offset %llu count %llu total %llu rank %d dtype %d",
-                   (unsigned long long)w->chunk_offset, (unsigned long long)w->chunk_count,
-                   (unsigned long long)w->total_count, (int)w->rank, (int)w->dtype);
-        return GCOMP_ERR_INVALID;
-    }
+    GCOMP_CHECK(gcomp_frame_check_where(w, src));
     if (w->dtype == GCOMP_DTYPE_FP64) {
         gcomp_warn("fp64 device buffers are not supported: convert them to fp32 first");
         return GCOMP_ERR_UNSUPPORTED;
@@ -357,7 +319,7 @@ gcomp_status_t gcomp_cuda_frame_encode(gcomp_cuda_ctx_t *ctx, const gcomp_codec_
     }
     size_t raw_len = payload_len + listed * GCOMP_WIRE_EXC_LEN;
     size_t sent_len = raw_len;
-    GCOMP_CHECK(maybe_compress(params, out + GCOMP_WIRE_HEADER_LEN, &sent_len, &flags));
+    GCOMP_CHECK(gcomp_frame_compress(params, out + GCOMP_WIRE_HEADER_LEN, &sent_len, gcomp_thread_scratch(), &flags));
     if (params->checksum) flags |= GCOMP_WIRE_FLAG_CHECKSUM;
     if (e.res != NULL) flags |= GCOMP_WIRE_FLAG_EF;
     if (params->rounding == GCOMP_ROUND_NEAREST) flags |= GCOMP_WIRE_FLAG_ROUND_NEAREST;
@@ -384,7 +346,7 @@ gcomp_status_t gcomp_cuda_frame_encode(gcomp_cuda_ctx_t *ctx, const gcomp_codec_
     };
     gcomp_wire_header_store(out, &h);
     size_t frame_len = GCOMP_WIRE_HEADER_LEN + sent_len;
-    if (params->checksum) gcomp_store_le64(out + GCOMP_WIRE_OFF_CHECKSUM, frame_checksum(out, frame_len));
+    if (params->checksum) gcomp_store_le64(out + GCOMP_WIRE_OFF_CHECKSUM, gcomp_frame_checksum(out, frame_len));
     if (info_p != NULL) {
         *info_p = *where;
         info_p->codec = params->codec;
@@ -416,26 +378,6 @@ typedef struct parsed {
         gcomp_warn("rejecting frame: " __VA_ARGS__);                                              \
         return GCOMP_ERR_FRAME;                                                                   \
     } while (0)
-
-static gcomp_status_t check_expected(const gcomp_wire_header_t *h, const gcomp_frame_info_t *e)
-{
-#define EXPECT(field, hv, ev)                                                                     \
-    if ((uint64_t)(hv) != (uint64_t)(ev)) {                                                       \
-        gcomp_warn("frame from rank %d has " field " %llu, expected %llu", h->rank,               \
-                   (unsigned long long)(hv), (unsigned long long)(ev));                           \
-        return GCOMP_ERR_MISMATCH;                                                                \
-    }
-    EXPECT("codec", h->codec, e->codec);
-    EXPECT("dtype", h->dtype, e->dtype);
-    EXPECT("total count", h->total_count, e->total_count);
-    EXPECT("chunk offset", h->chunk_offset, e->chunk_offset);
-    EXPECT("chunk count", h->chunk_count, e->chunk_count);
-    EXPECT("communicator id", h->comm_id, e->comm_id);
-    EXPECT("call sequence", h->seq, e->seq);
-    if (e->rank >= 0) EXPECT("sender rank", h->rank, e->rank);
-#undef EXPECT
-    return GCOMP_OK;
-}
 
 static int scales_ok(const uint8_t *p, uint64_t count)
 {
@@ -494,9 +436,9 @@ static gcomp_status_t parse_frame(const void *frame, size_t frame_len, const gco
     memset(f, 0, sizeof(*f));
     GCOMP_CHECK(gcomp_wire_header_load(in, frame_len, &f->h));
     const gcomp_wire_header_t *h = &f->h;
-    if (expect != NULL) GCOMP_CHECK(check_expected(h, expect));
+    if (expect != NULL) GCOMP_CHECK(gcomp_frame_check_expected(h, expect));
     if (h->flags & GCOMP_WIRE_FLAG_CHECKSUM) {
-        uint64_t sum = frame_checksum(in, frame_len);
+        uint64_t sum = gcomp_frame_checksum(in, frame_len);
         if (sum != h->checksum) {
             gcomp_warn("frame from rank %d (seq %llu, chunk at %llu): checksum 0x%016llx, computed 0x%016llx",
                        h->rank, (unsigned long long)h->seq, (unsigned long long)h->chunk_offset,
@@ -528,19 +470,8 @@ static gcomp_status_t parse_frame(const void *frame, size_t frame_len, const gco
     f->codec = raw;
     f->codec_len = (size_t)h->raw_len - exc_bytes;
     f->exc = raw + f->codec_len;
-    uint64_t prev = 0;
-    for (uint32_t i = 0; i < h->n_exceptions; i++) {
-        uint64_t off = gcomp_load_le32(f->exc + (size_t)i * GCOMP_WIRE_EXC_LEN);
-        float v = gcomp_bits_f32(gcomp_load_le32(f->exc + (size_t)i * GCOMP_WIRE_EXC_LEN + 4));
-        if (off >= h->chunk_count || (i > 0 && off <= prev) || isfinite(v)) {
-            free(f->unzstd);
-            f->unzstd = NULL;
-            REJECT("exception %u at offset %llu (previous %llu) holds %g", i, (unsigned long long)off,
-                   (unsigned long long)prev, (double)v);
-        }
-        prev = off;
-    }
-    gcomp_status_t st = check_payload(f);
+    gcomp_status_t st = gcomp_frame_check_exceptions(f->exc, h->n_exceptions, h->chunk_count);
+    if (st == GCOMP_OK) st = check_payload(f);
     if (st != GCOMP_OK) {
         free(f->unzstd);
         f->unzstd = NULL;

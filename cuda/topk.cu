@@ -585,7 +585,7 @@ __global__ void __launch_bounds__(256) q8_values_kernel(gcomp_cu_topk_payload_t 
         }
         (void)per_warp;
         if (!live) continue;
-        const gcomp_cu_q8_bucket_t bk = gcomp_cu_q8_bucket(maxkey, 0);
+        const gcomp_cu_q8_bucket_t bk = gcomp_cu_q8_bucket(maxkey, 1);
         if (lane == 0) ((uint32_t *)vals)[b] = gcomp_cu_bits(bk.scale);
         for (uint64_t j = j0 + lane; j < j1; j += G) {
             float v = val[j];

@@ -107,6 +107,23 @@ GCOMP_INTERNAL gcomp_status_t gcomp_frame_decode_ex(const void *frame, size_t fr
                                                     gcomp_scratch_t *scratch, int require_checksum,
                                                     gcomp_frame_info_t *info_p);
 
+/* Pieces of frame assembly and validation shared by frame.c and its CUDA twin (cuda/frame_cuda.c),
+ * so that both produce and accept exactly the same bytes. */
+/* XXH3-64 of the payload seeded with XXH3-64 of the header whose checksum field is zeroed. */
+GCOMP_INTERNAL uint64_t gcomp_frame_checksum(const uint8_t *frame, size_t frame_len);
+/* Replace the raw payload (in place) by its zstd compression when that makes it shorter. */
+GCOMP_INTERNAL gcomp_status_t gcomp_frame_compress(const gcomp_codec_params_t *params, uint8_t *payload,
+                                                   size_t *len, gcomp_scratch_t *scratch, uint8_t *flags);
+/* A chunk description passed to encode: inside its vector, valid rank and dtype, data present. */
+GCOMP_INTERNAL gcomp_status_t gcomp_frame_check_where(const gcomp_frame_info_t *where, const void *src);
+/* GCOMP_ERR_MISMATCH (logged) when a header is not what the receiver expects. */
+GCOMP_INTERNAL gcomp_status_t gcomp_frame_check_expected(const gcomp_wire_header_t *h,
+                                                         const gcomp_frame_info_t *expect);
+/* The exception list, completely, before anything is written: offsets in the chunk and increasing,
+ * values non-finite. */
+GCOMP_INTERNAL gcomp_status_t gcomp_frame_check_exceptions(const uint8_t *list, uint32_t count,
+                                                           uint64_t chunk_count);
+
 /* fp16 <-> fp32 (IEEE binary16, round to nearest even; values beyond the fp16 range are the
  * caller's to clamp first). Shared by the topk codec and the dtype conversions. */
 GCOMP_INTERNAL uint16_t gcomp_f32_to_f16(float f);

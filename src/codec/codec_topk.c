@@ -160,11 +160,13 @@ static void write_q8(const gcomp_encode_job_t *job, uint8_t *out, const uint32_t
         float absmax = 0.0f;
         for (size_t j = j0; j < j1; j++) absmax = fmaxf(absmax, fabsf(val[j]));
         float scale = gcomp_q8_scale(absmax), inv = gcomp_q8_inv(absmax);
+        int8_t qmax = gcomp_q8_qmax(absmax);
         gcomp_store_le32(out + 4 * b, gcomp_f32_bits(scale));
         for (size_t j = j0; j < j1; j++) {
             prefetch_residual(res, idx, j, kept);
             uint32_t bits = stochastic ? gcomp_rng_bits(job->key, job->base + idx[j]) : 0;
             int8_t q = gcomp_q8_quantize(val[j], inv, params->rounding, bits);
+            q = q > qmax ? qmax : q < -qmax ? (int8_t)-qmax : q;
             qout[j] = (uint8_t)q;
             if (res != NULL) res[idx[j]] = val[j] - gcomp_q8_dequantize(q, scale);
         }

@@ -17,7 +17,7 @@
 #include <zstd.h>
 #endif
 
-static uint64_t frame_checksum(const uint8_t *frame, size_t frame_len)
+uint64_t gcomp_frame_checksum(const uint8_t *frame, size_t frame_len)
 {
     uint8_t head[GCOMP_WIRE_HEADER_LEN];
     memcpy(head, frame, sizeof(head));
@@ -27,7 +27,7 @@ static uint64_t frame_checksum(const uint8_t *frame, size_t frame_len)
     return XXH3_64bits_withSeed(frame + GCOMP_WIRE_HEADER_LEN, frame_len - GCOMP_WIRE_HEADER_LEN, head_hash);
 }
 
-static gcomp_status_t check_where(const gcomp_frame_info_t *w, const float *src)
+gcomp_status_t gcomp_frame_check_where(const gcomp_frame_info_t *w, const void *src)
 {
     if (w == NULL) return GCOMP_ERR_INVALID;
     if (w->chunk_count > GCOMP_WIRE_MAX_COUNT || w->chunk_offset > w->total_count ||
@@ -41,8 +41,7 @@ static gcomp_status_t check_where(const gcomp_frame_info_t *w, const float *src)
     return GCOMP_OK;
 }
 
-/* Replace the raw payload by its zstd compression when that makes it shorter. */
-static gcomp_status_t maybe_compress(const gcomp_codec_params_t *params, uint8_t *payload, size_t *len,
+gcomp_status_t gcomp_frame_compress(const gcomp_codec_params_t *params, uint8_t *payload, size_t *len,
                                      gcomp_scratch_t *scratch, uint8_t *flags)
 {
     if (params->zstd_level <= 0 || *len < 64) return GCOMP_OK;
@@ -68,7 +67,7 @@ gcomp_status_t gcomp_frame_encode_ex(const gcomp_codec_params_t *params, const g
                                      gcomp_isa_t isa, gcomp_scratch_t *scratch, gcomp_frame_info_t *info_p)
 {
     if (gcomp_codec_params_check(params) != GCOMP_OK) return GCOMP_ERR_INVALID;
-    GCOMP_CHECK(check_where(where, src));
+    GCOMP_CHECK(gcomp_frame_check_where(where, src));
     if (frame == NULL || scratch == NULL) return GCOMP_ERR_INVALID;
     const gcomp_codec_ops_t *ops = gcomp_codec_ops_get(params->codec);
     uint64_t n = where->chunk_count;
@@ -111,7 +110,7 @@ gcomp_status_t gcomp_frame_encode_ex(const gcomp_codec_params_t *params, const g
     size_t raw_len = job.payload_len + exc.count * GCOMP_WIRE_EXC_LEN;
     memmove(payload + job.payload_len, exc.out, exc.count * GCOMP_WIRE_EXC_LEN);
     size_t payload_len = raw_len;
-    GCOMP_CHECK(maybe_compress(params, payload, &payload_len, scratch, &flags));
+    GCOMP_CHECK(gcomp_frame_compress(params, payload, &payload_len, scratch, &flags));
 
     if (params->checksum) flags |= GCOMP_WIRE_FLAG_CHECKSUM;
     if (job.residual != NULL) flags |= GCOMP_WIRE_FLAG_EF;
@@ -139,7 +138,7 @@ gcomp_status_t gcomp_frame_encode_ex(const gcomp_codec_params_t *params, const g
     };
     gcomp_wire_header_store(out, &h);
     size_t frame_len = GCOMP_WIRE_HEADER_LEN + payload_len;
-    if (params->checksum) gcomp_store_le64(out + GCOMP_WIRE_OFF_CHECKSUM, frame_checksum(out, frame_len));
+    if (params->checksum) gcomp_store_le64(out + GCOMP_WIRE_OFF_CHECKSUM, gcomp_frame_checksum(out, frame_len));
 
     if (info_p != NULL) {
         *info_p = *where;
@@ -168,7 +167,7 @@ static void header_to_info(const gcomp_wire_header_t *h, size_t frame_len, gcomp
     info->frame_bytes = frame_len;
 }
 
-static gcomp_status_t check_expected(const gcomp_wire_header_t *h, const gcomp_frame_info_t *e)
+gcomp_status_t gcomp_frame_check_expected(const gcomp_wire_header_t *h, const gcomp_frame_info_t *e)
 {
 #define EXPECT(field, hv, ev)                                                                     \
     if ((uint64_t)(hv) != (uint64_t)(ev)) {                                                       \
@@ -188,8 +187,7 @@ static gcomp_status_t check_expected(const gcomp_wire_header_t *h, const gcomp_f
     return GCOMP_OK;
 }
 
-/* Check the exception list completely before anything is written. */
-static gcomp_status_t check_exceptions(const uint8_t *list, uint32_t count, uint64_t chunk_count)
+gcomp_status_t gcomp_frame_check_exceptions(const uint8_t *list, uint32_t count, uint64_t chunk_count)
 {
     uint64_t prev = 0;
     for (uint32_t i = 0; i < count; i++) {
@@ -213,9 +211,9 @@ gcomp_status_t gcomp_frame_decode_ex(const void *frame, size_t frame_len, const 
     const uint8_t *in = frame;
     gcomp_wire_header_t h;
     GCOMP_CHECK(gcomp_wire_header_load(in, frame_len, &h));
-    if (expect != NULL) GCOMP_CHECK(check_expected(&h, expect));
+    if (expect != NULL) GCOMP_CHECK(gcomp_frame_check_expected(&h, expect));
     if (h.flags & GCOMP_WIRE_FLAG_CHECKSUM) {
-        uint64_t sum = frame_checksum(in, frame_len);
+        uint64_t sum = gcomp_frame_checksum(in, frame_len);
         if (sum != h.checksum) {
             gcomp_warn("frame from rank %d (seq %llu, chunk at %llu): checksum 0x%016llx, computed 0x%016llx",
                        h.rank, (unsigned long long)h.seq, (unsigned long long)h.chunk_offset,
@@ -251,7 +249,7 @@ gcomp_status_t gcomp_frame_decode_ex(const void *frame, size_t frame_len, const 
     size_t exc_bytes = (size_t)h.n_exceptions * GCOMP_WIRE_EXC_LEN;
     size_t codec_len = (size_t)h.raw_len - exc_bytes;
     const uint8_t *exc = raw + codec_len;
-    GCOMP_CHECK(check_exceptions(exc, h.n_exceptions, h.chunk_count));
+    GCOMP_CHECK(gcomp_frame_check_exceptions(exc, h.n_exceptions, h.chunk_count));
 
     gcomp_decode_job_t job = {
         .hdr = &h,
@@ -299,7 +297,7 @@ gcomp_status_t gcomp_frame_peek(const void *frame, size_t frame_len, gcomp_frame
 {
     gcomp_wire_header_t h;
     GCOMP_CHECK(gcomp_wire_header_load(frame, frame_len, &h));
-    if ((h.flags & GCOMP_WIRE_FLAG_CHECKSUM) && frame_checksum(frame, frame_len) != h.checksum) {
+    if ((h.flags & GCOMP_WIRE_FLAG_CHECKSUM) && gcomp_frame_checksum(frame, frame_len) != h.checksum) {
         gcomp_warn("frame from rank %d: checksum mismatch", h.rank);
         return GCOMP_ERR_CHECKSUM;
     }

@@ -88,9 +88,10 @@ gcomp_status_t gcomp_wire_header_load(const uint8_t *frame, size_t frame_len, gc
     if (h.payload_len != frame_len - GCOMP_WIRE_HEADER_LEN)
         REJECT("payload length %llu but %zu bytes follow the header", (unsigned long long)h.payload_len,
                frame_len - GCOMP_WIRE_HEADER_LEN);
-    /* Every codec's payload is below 8 bytes an element plus a small fixed part: this bounds what a
+    /* Every codec's payload is below 12 bytes an element (topk-q8 with bucket 1 keeping all: 4 index +
+     * 4 scale + 1 value) plus a small fixed part: this bounds what a
      * zstd frame may ask us to allocate. */
-    uint64_t raw_max = 8 * h.chunk_count + 64 + (uint64_t)h.n_exceptions * GCOMP_WIRE_EXC_LEN;
+    uint64_t raw_max = 12 * h.chunk_count + 64 + (uint64_t)h.n_exceptions * GCOMP_WIRE_EXC_LEN;
     if (h.raw_len > raw_max)
         REJECT("raw length %llu exceeds %llu for this chunk", (unsigned long long)h.raw_len,
                (unsigned long long)raw_max);
