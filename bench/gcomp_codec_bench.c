@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/timing.h"
 #include "gcomp.h"
 #include "codec/codec.h"
 #include "codec/isa.h"
@@ -35,25 +36,6 @@ static const bench_codec_t all_codecs[] = {
     {"topk-exact", GCOMP_CODEC_TOPK, GCOMP_TOPK_EXACT},
     {"topk-q8", GCOMP_CODEC_TOPK_Q8, GCOMP_TOPK_SAMPLED},
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /* Gradient-like data: heavy-tailed (Student-t, 3 degrees of freedom) with a per-call drift, so that
  * top-k's threshold and the error feedback see changing inputs. */
@@ -193,12 +175,12 @@ int main(int argc, char **argv)
             memset(res, 0, bytes);
             for (int i = 0; i < reps + 1 && st == GCOMP_OK; i++) { /* first run warms up */
                 where.seq = (uint64_t)i;
-                double t0 = now_s();
+                double t0 = gcomp_now_s();
                 st = gcomp_frame_encode_ex(&p, &where, src, res, frame, cap, isa, &scratch, &info);
-                double t1 = now_s();
+                double t1 = gcomp_now_s();
                 if (st == GCOMP_OK)
                     st = gcomp_frame_decode_ex(frame, info.frame_bytes, NULL, dst, 0, isa, &scratch, 0, NULL);
-                double t2 = now_s();
+                double t2 = gcomp_now_s();
                 if (i > 0) {
                     te[i - 1] = t1 - t0;
                     td[i - 1] = t2 - t1;
@@ -207,11 +189,11 @@ int main(int argc, char **argv)
             /* The baseline is measured right beside each codec: these machines are shared and noisy. */
             double tm[64];
             for (int i = 0; i < reps; i++) {
-                double t0 = now_s();
+                double t0 = gcomp_now_s();
                 memcpy(copy, src, bytes);
-                tm[i] = now_s() - t0;
+                tm[i] = gcomp_now_s() - t0;
             }
-            double memcpy_gbs = 2.0 * (double)bytes / median(tm, reps) / 1e9;
+            double memcpy_gbs = 2.0 * (double)bytes / gcomp_median(tm, reps) / 1e9;
             if (st != GCOMP_OK) {
                 printf("%8.0f %-11s failed: %s\n", mib, bc->label, gcomp_status_string(st));
                 gcomp_aligned_free(frame);
@@ -219,8 +201,8 @@ int main(int argc, char **argv)
             }
             double enc_bytes = 3.0 * (double)bytes + (double)info.frame_bytes;
             double dec_bytes = (double)info.frame_bytes + (double)bytes;
-            double enc_gbs = enc_bytes / median(te, reps) / 1e9;
-            double dec_gbs = dec_bytes / median(td, reps) / 1e9;
+            double enc_gbs = enc_bytes / gcomp_median(te, reps) / 1e9;
+            double dec_gbs = dec_bytes / gcomp_median(td, reps) / 1e9;
             double shrink = (double)info.frame_bytes / (double)bytes;
             printf("%8.0f %-11s %10.4f %9.2f %8s %9.2f %8.2f %9.2f %8.2f\n", mib, bc->label, shrink, memcpy_gbs, "",
                    enc_gbs, enc_gbs / memcpy_gbs, dec_gbs, dec_gbs / memcpy_gbs);

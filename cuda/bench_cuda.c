@@ -14,28 +14,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/timing.h"
 #include "bench_cuda.h"
 #include "core/compiler.h"
 #include "gcomp_cuda.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 typedef struct gpu_codec {
     const char *label;
@@ -122,12 +104,12 @@ int gcomp_cuda_codec_bench(const char *sizes_mib, const char *codec_list, int it
             gcomp_status_t st = gcomp_cuda_memcpy(ctx, res, host, bytes); /* a fresh residual per codec */
             for (int i = 0; i < reps + 1 && st == GCOMP_OK; i++) {
                 where.seq = (uint64_t)i;
-                double t0 = now_s();
+                double t0 = gcomp_now_s();
                 st = gcomp_cuda_frame_encode(ctx, &p, &where, src, res, frame, cap, &info);
-                double t1 = now_s();
+                double t1 = gcomp_now_s();
                 double dev_e = gcomp_cuda_last_device_ms(ctx);
                 if (st == GCOMP_OK) st = gcomp_cuda_frame_decode(ctx, frame, info.frame_bytes, NULL, dst, 0, 0, NULL);
-                double t2 = now_s();
+                double t2 = gcomp_now_s();
                 double dev_d = gcomp_cuda_last_device_ms(ctx);
                 double ms = 0;
                 if (st == GCOMP_OK) st = gcomp_cuda_time_copy(ctx, copy, src, bytes, &ms);
@@ -145,11 +127,11 @@ int gcomp_cuda_codec_bench(const char *sizes_mib, const char *codec_list, int it
                 rc = 1;
                 continue;
             }
-            double copy_gbs = 2.0 * (double)bytes / median(tc, reps) / 1e9;
+            double copy_gbs = 2.0 * (double)bytes / gcomp_median(tc, reps) / 1e9;
             double enc_bytes = 3.0 * (double)bytes + (double)info.frame_bytes;
             double dec_bytes = (double)info.frame_bytes + (double)bytes;
-            double enc_gbs = enc_bytes / median(te, reps) / 1e9, dec_gbs = dec_bytes / median(td, reps) / 1e9;
-            double enc_call_ms = 1e3 * median(tec, reps), dec_call_ms = 1e3 * median(tdc, reps);
+            double enc_gbs = enc_bytes / gcomp_median(te, reps) / 1e9, dec_gbs = dec_bytes / gcomp_median(td, reps) / 1e9;
+            double enc_call_ms = 1e3 * gcomp_median(tec, reps), dec_call_ms = 1e3 * gcomp_median(tdc, reps);
             double shrink = (double)info.frame_bytes / (double)bytes;
             printf("%8.0f %-11s %9.4f %9.1f %9.1f %7.2f %7.3fms %9.1f %7.2f %7.3fms\n", mib, bc->label, shrink, copy_gbs,
                    enc_gbs, enc_gbs / copy_gbs, enc_call_ms, dec_gbs, dec_gbs / copy_gbs, dec_call_ms);

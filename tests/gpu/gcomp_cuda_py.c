@@ -5,20 +5,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/timing.h"
 #include "gcomp_cuda.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int gcomp_py_topk(unsigned long long src, unsigned long long res, unsigned long long dst, unsigned long long n,
                   double ratio, int exact, int iters, double *out);
@@ -52,17 +40,17 @@ __attribute__((visibility("default"))) int gcomp_py_topk(unsigned long long src,
     gcomp_frame_info_t where = {.codec = p.codec, .total_count = n, .chunk_count = n}, info = {0};
     for (int i = 0; i <= iters && st == GCOMP_OK; i++) {
         where.seq = (uint64_t)i;
-        double t0 = now_s();
+        double t0 = gcomp_now_s();
         st = gcomp_cuda_frame_encode(ctx, &p, &where, (const void *)(uintptr_t)src, (float *)(uintptr_t)res, frame,
                                      cap, &info);
-        call_ms[i] = 1e3 * (now_s() - t0);
+        call_ms[i] = 1e3 * (gcomp_now_s() - t0);
         dev_ms[i] = gcomp_cuda_last_device_ms(ctx);
     }
     if (st == GCOMP_OK && dst != 0)
         st = gcomp_cuda_frame_decode(ctx, frame, info.frame_bytes, NULL, (float *)(uintptr_t)dst, 0, 0, NULL);
     if (st == GCOMP_OK) {
-        qsort(dev_ms + 1, (size_t)iters, sizeof(double), cmp_double);
-        qsort(call_ms + 1, (size_t)iters, sizeof(double), cmp_double);
+        qsort(dev_ms + 1, (size_t)iters, sizeof(double), gcomp_cmp_double);
+        qsort(call_ms + 1, (size_t)iters, sizeof(double), gcomp_cmp_double);
         out[0] = dev_ms[1 + iters / 2];
         out[1] = call_ms[1 + iters / 2];
         out[2] = (double)info.kept;
