@@ -310,52 +310,10 @@ gcomp_status_t gcomp_cuda_frame_encode(gcomp_cuda_ctx_t *ctx, const gcomp_codec_
     gcomp_cuda_ctx_leave(ctx, prev);
     if (st != GCOMP_OK) return st;
 
-    uint8_t flags = 0;
-    if (seen > e.exc_cap) {
-        flags |= GCOMP_WIRE_FLAG_NONFINITE_OVERFLOW;
-        gcomp_warn("chunk at %llu has %llu non-finite values, more than the %llu a frame lists: the "
-                   "result is NaN over its %llu elements", (unsigned long long)where->chunk_offset,
-                   (unsigned long long)seen, (unsigned long long)e.exc_cap, (unsigned long long)n);
-    }
-    size_t raw_len = payload_len + listed * GCOMP_WIRE_EXC_LEN;
-    size_t sent_len = raw_len;
-    GCOMP_CHECK(gcomp_frame_compress(params, out + GCOMP_WIRE_HEADER_LEN, &sent_len, gcomp_thread_scratch(), &flags));
-    if (params->checksum) flags |= GCOMP_WIRE_FLAG_CHECKSUM;
-    if (e.res != NULL) flags |= GCOMP_WIRE_FLAG_EF;
-    if (params->rounding == GCOMP_ROUND_NEAREST) flags |= GCOMP_WIRE_FLAG_ROUND_NEAREST;
-    if (params->codec == GCOMP_CODEC_TOPK && params->topk_values == GCOMP_VALUES_FP16)
-        flags |= GCOMP_WIRE_FLAG_VALUES_FP16;
-    gcomp_wire_header_t h = {
-        .version = GCOMP_WIRE_VERSION,
-        .codec = (uint8_t)params->codec,
-        .dtype = (uint8_t)where->dtype,
-        .flags = flags,
-        .q8_bucket = params->q8_bucket,
-        .topk_ratio = params->topk_ratio,
-        .total_count = where->total_count,
-        .chunk_offset = where->chunk_offset,
-        .chunk_count = n,
-        .kept = kept,
-        .seq = where->seq,
-        .rank = where->rank,
-        .comm_id = where->comm_id,
-        .n_exceptions = (uint32_t)listed,
-        .payload_len = sent_len,
-        .raw_len = raw_len,
-        .checksum = 0,
-    };
-    gcomp_wire_header_store(out, &h);
-    size_t frame_len = GCOMP_WIRE_HEADER_LEN + sent_len;
-    if (params->checksum) gcomp_store_le64(out + GCOMP_WIRE_OFF_CHECKSUM, gcomp_frame_checksum(out, frame_len));
-    if (info_p != NULL) {
-        *info_p = *where;
-        info_p->codec = params->codec;
-        info_p->kept = kept;
-        info_p->nonfinite = seen;
-        info_p->payload_bytes = raw_len;
-        info_p->frame_bytes = frame_len;
-    }
-    return GCOMP_OK;
+    gcomp_frame_tail_t tail = {payload_len, kept, listed, seen, e.exc_cap, e.res != NULL};
+    gcomp_scratch_t *scratch = gcomp_thread_scratch();
+    if (scratch == NULL) return GCOMP_ERR_NOMEM;
+    return gcomp_frame_finish(params, where, out, &tail, scratch, info_p);
 }
 
 /* ---- decode ----------------------------------------------------------------------------------- */

@@ -114,6 +114,22 @@ GCOMP_INTERNAL uint64_t gcomp_frame_checksum(const uint8_t *frame, size_t frame_
 /* Replace the raw payload (in place) by its zstd compression when that makes it shorter. */
 GCOMP_INTERNAL gcomp_status_t gcomp_frame_compress(const gcomp_codec_params_t *params, uint8_t *payload,
                                                    size_t *len, gcomp_scratch_t *scratch, uint8_t *flags);
+/* What an encoder produced after the header: the codec payload, then the exception list right
+ * behind it (exc_listed entries of the nonfinite_seen found, at most exc_cap). */
+typedef struct gcomp_frame_tail {
+    size_t payload_len;
+    uint64_t kept;
+    uint64_t exc_listed;
+    uint64_t nonfinite_seen;
+    uint64_t exc_cap;
+    int error_feedback;
+} gcomp_frame_tail_t;
+/* Complete a frame whose payload and exception list are in place: zstd stage, flags, header,
+ * checksum, and info_p (may be NULL). */
+GCOMP_INTERNAL gcomp_status_t gcomp_frame_finish(const gcomp_codec_params_t *params,
+                                                 const gcomp_frame_info_t *where, uint8_t *frame,
+                                                 const gcomp_frame_tail_t *tail, gcomp_scratch_t *scratch,
+                                                 gcomp_frame_info_t *info_p);
 /* A chunk description passed to encode: inside its vector, valid rank and dtype, data present. */
 GCOMP_INTERNAL gcomp_status_t gcomp_frame_check_where(const gcomp_frame_info_t *where, const void *src);
 /* GCOMP_ERR_MISMATCH (logged) when a header is not what the receiver expects. */

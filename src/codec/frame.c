@@ -100,20 +100,29 @@ gcomp_status_t gcomp_frame_encode_ex(const gcomp_codec_params_t *params, const g
         return GCOMP_ERR_INTERNAL;
     }
 
+    memmove(payload + job.payload_len, exc.out, exc.count * GCOMP_WIRE_EXC_LEN);
+    gcomp_frame_tail_t tail = {job.payload_len, job.kept, exc.count, exc.seen, exc.cap, job.residual != NULL};
+    return gcomp_frame_finish(params, where, out, &tail, scratch, info_p);
+}
+
+gcomp_status_t gcomp_frame_finish(const gcomp_codec_params_t *params, const gcomp_frame_info_t *where,
+                                  uint8_t *frame, const gcomp_frame_tail_t *t, gcomp_scratch_t *scratch,
+                                  gcomp_frame_info_t *info_p)
+{
+    uint64_t n = where->chunk_count;
     uint8_t flags = 0;
-    if (exc.seen > exc.cap) {
+    if (t->nonfinite_seen > t->exc_cap) {
         flags |= GCOMP_WIRE_FLAG_NONFINITE_OVERFLOW;
         gcomp_warn("chunk at %llu has %llu non-finite values, more than the %llu a frame lists: the "
                    "result is NaN over its %llu elements", (unsigned long long)where->chunk_offset,
-                   (unsigned long long)exc.seen, (unsigned long long)exc.cap, (unsigned long long)n);
+                   (unsigned long long)t->nonfinite_seen, (unsigned long long)t->exc_cap, (unsigned long long)n);
     }
-    size_t raw_len = job.payload_len + exc.count * GCOMP_WIRE_EXC_LEN;
-    memmove(payload + job.payload_len, exc.out, exc.count * GCOMP_WIRE_EXC_LEN);
+    size_t raw_len = t->payload_len + t->exc_listed * GCOMP_WIRE_EXC_LEN;
     size_t payload_len = raw_len;
-    GCOMP_CHECK(gcomp_frame_compress(params, payload, &payload_len, scratch, &flags));
+    GCOMP_CHECK(gcomp_frame_compress(params, frame + GCOMP_WIRE_HEADER_LEN, &payload_len, scratch, &flags));
 
     if (params->checksum) flags |= GCOMP_WIRE_FLAG_CHECKSUM;
-    if (job.residual != NULL) flags |= GCOMP_WIRE_FLAG_EF;
+    if (t->error_feedback) flags |= GCOMP_WIRE_FLAG_EF;
     if (params->rounding == GCOMP_ROUND_NEAREST) flags |= GCOMP_WIRE_FLAG_ROUND_NEAREST;
     if (params->codec == GCOMP_CODEC_TOPK && params->topk_values == GCOMP_VALUES_FP16)
         flags |= GCOMP_WIRE_FLAG_VALUES_FP16;
@@ -127,24 +136,24 @@ gcomp_status_t gcomp_frame_encode_ex(const gcomp_codec_params_t *params, const g
         .total_count = where->total_count,
         .chunk_offset = where->chunk_offset,
         .chunk_count = n,
-        .kept = job.kept,
+        .kept = t->kept,
         .seq = where->seq,
         .rank = where->rank,
         .comm_id = where->comm_id,
-        .n_exceptions = (uint32_t)exc.count,
+        .n_exceptions = (uint32_t)t->exc_listed,
         .payload_len = payload_len,
         .raw_len = raw_len,
         .checksum = 0,
     };
-    gcomp_wire_header_store(out, &h);
+    gcomp_wire_header_store(frame, &h);
     size_t frame_len = GCOMP_WIRE_HEADER_LEN + payload_len;
-    if (params->checksum) gcomp_store_le64(out + GCOMP_WIRE_OFF_CHECKSUM, gcomp_frame_checksum(out, frame_len));
+    if (params->checksum) gcomp_store_le64(frame + GCOMP_WIRE_OFF_CHECKSUM, gcomp_frame_checksum(frame, frame_len));
 
     if (info_p != NULL) {
         *info_p = *where;
         info_p->codec = params->codec;
-        info_p->kept = job.kept;
-        info_p->nonfinite = exc.seen;
+        info_p->kept = t->kept;
+        info_p->nonfinite = t->nonfinite_seen;
         info_p->payload_bytes = raw_len;
         info_p->frame_bytes = frame_len;
     }
