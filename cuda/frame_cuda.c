@@ -601,21 +601,7 @@ gcomp_status_t gcomp_cuda_frame_decode(gcomp_cuda_ctx_t *ctx, const void *frame,
         }
     }
     free(f.unzstd);
-    if (st == GCOMP_OK && info_p != NULL) {
-        const gcomp_wire_header_t *h = &f.h;
-        info_p->codec = (gcomp_codec_t)h->codec;
-        info_p->dtype = (gcomp_dtype_t)h->dtype;
-        info_p->total_count = h->total_count;
-        info_p->chunk_offset = h->chunk_offset;
-        info_p->chunk_count = h->chunk_count;
-        info_p->rank = h->rank;
-        info_p->comm_id = h->comm_id;
-        info_p->seq = h->seq;
-        info_p->kept = h->kept;
-        info_p->nonfinite = h->n_exceptions;
-        info_p->payload_bytes = h->raw_len;
-        info_p->frame_bytes = frame_len;
-    }
+    if (st == GCOMP_OK && info_p != NULL) gcomp_frame_header_info(&f.h, frame_len, info_p);
     return st;
 }
 

@@ -130,6 +130,9 @@ GCOMP_INTERNAL gcomp_status_t gcomp_frame_finish(const gcomp_codec_params_t *par
                                                  const gcomp_frame_info_t *where, uint8_t *frame,
                                                  const gcomp_frame_tail_t *tail, gcomp_scratch_t *scratch,
                                                  gcomp_frame_info_t *info_p);
+/* The metadata of a validated header, as gcomp_frame_decode reports it. */
+GCOMP_INTERNAL void gcomp_frame_header_info(const gcomp_wire_header_t *h, size_t frame_len,
+                                            gcomp_frame_info_t *info);
 /* A chunk description passed to encode: inside its vector, valid rank and dtype, data present. */
 GCOMP_INTERNAL gcomp_status_t gcomp_frame_check_where(const gcomp_frame_info_t *where, const void *src);
 /* GCOMP_ERR_MISMATCH (logged) when a header is not what the receiver expects. */

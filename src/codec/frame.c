@@ -160,7 +160,7 @@ gcomp_status_t gcomp_frame_finish(const gcomp_codec_params_t *params, const gcom
     return GCOMP_OK;
 }
 
-static void header_to_info(const gcomp_wire_header_t *h, size_t frame_len, gcomp_frame_info_t *info)
+void gcomp_frame_header_info(const gcomp_wire_header_t *h, size_t frame_len, gcomp_frame_info_t *info)
 {
     info->codec = (gcomp_codec_t)h->codec;
     info->dtype = (gcomp_dtype_t)h->dtype;
@@ -279,7 +279,7 @@ gcomp_status_t gcomp_frame_decode_ex(const void *frame, size_t frame_len, const 
             dst[off] = accumulate ? dst[off] + v : v;
         }
     }
-    if (info_p != NULL) header_to_info(&h, frame_len, info_p);
+    if (info_p != NULL) gcomp_frame_header_info(&h, frame_len, info_p);
     return GCOMP_OK;
 }
 
@@ -310,6 +310,6 @@ gcomp_status_t gcomp_frame_peek(const void *frame, size_t frame_len, gcomp_frame
         gcomp_warn("frame from rank %d: checksum mismatch", h.rank);
         return GCOMP_ERR_CHECKSUM;
     }
-    if (info_p != NULL) header_to_info(&h, frame_len, info_p);
+    if (info_p != NULL) gcomp_frame_header_info(&h, frame_len, info_p);
     return GCOMP_OK;
 }
