@@ -1,34 +1,77 @@
 #!/usr/bin/env bash
-# Build gcomp and run every test suite this machine can run: unit and mpi always; gpu and verbs run
-# their programs too, which exit 77 (skipped, with the reason) where there is no GPU or RDMA device.
-# Usage: tests/run.sh [meson test arguments, e.g. --suite unit]
+# Build gcomp and run every test suite this machine can run (CI runs this through .ci/run).
+#
+# Stages (all by default; with meson test arguments, e.g. `tests/run.sh --suite unit`, only the
+# first, with those arguments):
+#   1. build/test   gcc, MPICH, fault injection compiled in: every suite (gpu and verbs programs
+#                   exit 77, skipped with the reason, where there is no GPU or RDMA device);
+#                   GCOMP_SKIP_SLOW=1 leaves out the slow suite
+#   2. build/asan   the same under AddressSanitizer + UndefinedBehaviorSanitizer, LeakSanitizer on
+#                   every rank at exit: suites unit and mpi
+#   3. build/fuzz   clang + libFuzzer: each fuzz target for GCOMP_FUZZ_SECONDS (default 30) from its
+#                   seed corpus (suite fuzz)
+# Build folders are reused when they exist; GCOMP_BUILD_DIR renames the first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 tools/install-deps.sh
 
-build=${GCOMP_BUILD_DIR:-build/test}
-if [ ! -f "$build/build.ninja" ]; then
-    meson setup "$build" -Dmpi=mpich -Dbuildtype=debugoptimized >/dev/null
-fi
-ninja -C "$build"
-
 status=0
-meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || status=$?
+logs=()
 
-# One closing line that any CI reader understands, from meson's own log.
-python3 - "$build/meson-logs/testlog.json" <<'PY'
-import json, sys
+# stage NAME DIR "SETUP OPTIONS" [meson test arguments...]
+stage() {
+    local name=$1 dir=$2 setup=$3
+    shift 3
+    echo "== stage $name ($dir)"
+    if [ ! -f "$dir/build.ninja" ]; then
+        # shellcheck disable=SC2086  # setup is a list of options
+        meson setup "$dir" $setup >/dev/null
+    else
+        # shellcheck disable=SC2086
+        meson configure "$dir" $setup >/dev/null
+    fi
+    ninja -C "$dir"
+    rm -f "$dir/meson-logs/testlog.json"
+    meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" || status=1
+    logs+=("$dir/meson-logs/testlog.json")
+}
+
+main_build=${GCOMP_BUILD_DIR:-build/test}
+main_setup="-Dmpi=mpich -Dbuildtype=debugoptimized -Dfault_injection=true"
+if [ $# -gt 0 ]; then
+    stage main "$main_build" "$main_setup" "$@"
+else
+    if [ "${GCOMP_SKIP_SLOW:-0}" = 1 ]; then
+        stage main "$main_build" "$main_setup" --no-suite slow
+    else
+        stage main "$main_build" "$main_setup"
+    fi
+    CC=gcc stage sanitizers build/asan \
+        "-Dmpi=mpich -Dbuildtype=debugoptimized -Dfault_injection=true -Dcuda=disabled -Db_sanitize=address,undefined -Db_lundef=false" \
+        --suite unit --suite mpi --no-suite slow
+    CC=clang stage fuzz build/fuzz \
+        "-Dmpi=disabled -Dbuildtype=debugoptimized -Dfuzz=true -Dcuda=disabled -Db_sanitize=address,undefined -Db_lundef=false" \
+        --suite fuzz
+fi
+
+# One closing line that any CI reader understands, from meson's own logs.
+python3 - "${logs[@]}" <<'PY'
+import json, os, sys
 counts = {"passed": 0, "failed": 0, "skipped": 0}
-with open(sys.argv[1]) as f:
-    for line in f:
-        r = json.loads(line).get("result")
-        if r in ("OK", "EXPECTEDFAIL"):
-            counts["passed"] += 1
-        elif r == "SKIP":
-            counts["skipped"] += 1
-        else:
-            counts["failed"] += 1
+for path in sys.argv[1:]:
+    if not os.path.exists(path):
+        counts["failed"] += 1  # a stage that could not run its tests at all
+        continue
+    with open(path) as f:
+        for line in f:
+            r = json.loads(line).get("result")
+            if r in ("OK", "EXPECTEDFAIL"):
+                counts["passed"] += 1
+            elif r == "SKIP":
+                counts["skipped"] += 1
+            else:
+                counts["failed"] += 1
 print(f"tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
 PY
 exit $status

@@ -153,31 +153,47 @@ gcomp_status_t gcomp_coll_agree_call(gcomp_call_t *call, gcomp_status_t local, g
 }
 
 /*
- * The status all-reduce takes MPI_MIN over (class << 8) | -status, with class 0 for an error this
- * rank saw first, 1 for one it only heard about (a peer's stand-in message), 2 for success: every
- * rank gets the same originating status, whichever ranks saw it.
+ * The status all-reduce takes MPI_MIN over one 64-bit key per rank:
+ *   class << 56 | -status << 48 | reporting rank << 24 | (peer at fault + 1)
+ * with class 0 for an error this rank saw first, 1 for one it only heard about (a peer's stand-in
+ * message), 2 for success. Every rank gets the same whole key, so every rank can say which rank saw
+ * the failure first and whose frame it was. Ranks and peers fit 24 bits (16M ranks).
  */
+enum { KEY_CLASS = 56, KEY_STATUS = 48, KEY_RANK = 24 };
+
+static int64_t status_key(int cls, gcomp_status_t st, int rank, int peer)
+{
+    return (int64_t)cls << KEY_CLASS | (int64_t)(-(int)st & 0xff) << KEY_STATUS |
+           (int64_t)(rank & 0xffffff) << KEY_RANK | (int64_t)((peer + 1) & 0xffffff);
+}
+
 gcomp_status_t gcomp_coll_agree_status(gcomp_call_t *call, gcomp_status_t *agreed_p)
 {
     gcomp_comm_t *ctx = call->ctx;
     gcomp_agree_mem_t *a = ctx->agree;
-    int key;
-    if (call->local != GCOMP_OK) key = (0 << 8) | (-(int)call->local & 0xff);
-    else if (call->peer_failed) key = (1 << 8) | (-(int)GCOMP_ERR_TRANSPORT & 0xff);
-    else key = 2 << 8;
-    a->status_in = key;
-    int rc = PMPI_Iallreduce(&a->status_in, &a->status_out, 1, MPI_INT, MPI_MIN, ctx->comm, &a->req);
+    if (call->local != GCOMP_OK) a->status_in = status_key(0, call->local, ctx->rank, call->local_peer);
+    else if (call->peer_failed) a->status_in = status_key(1, GCOMP_ERR_TRANSPORT, ctx->rank, -1);
+    else a->status_in = status_key(2, GCOMP_OK, ctx->rank, -1);
+    int rc = PMPI_Iallreduce(&a->status_in, &a->status_out, 1, MPI_INT64_T, MPI_MIN, ctx->comm, &a->req);
     if (rc != MPI_SUCCESS) {
         gcomp_warn("call %llu: PMPI_Iallreduce of the call status failed with MPI error %d",
                    (unsigned long long)call->seq, rc);
         return GCOMP_ERR_MPI;
     }
     GCOMP_CHECK(wait_agreement(call, "status"));
-    int out = a->status_out;
-    gcomp_status_t agreed = (out >> 8) == 2 ? GCOMP_OK : (gcomp_status_t)(-(out & 0xff));
-    if (agreed != GCOMP_OK && call->local == GCOMP_OK)
-        gcomp_warn("call %llu: failed on another rank (%s); this rank returns the same",
-                   (unsigned long long)call->seq, gcomp_status_string(agreed));
+    int64_t out = a->status_out;
+    int cls = (int)(out >> KEY_CLASS);
+    gcomp_status_t agreed = cls == 2 ? GCOMP_OK : (gcomp_status_t)(-(int)((out >> KEY_STATUS) & 0xff));
+    int origin = (int)((out >> KEY_RANK) & 0xffffff), peer = (int)(out & 0xffffff) - 1;
+    if (agreed != GCOMP_OK && call->local == GCOMP_OK) {
+        if (peer >= 0)
+            gcomp_warn("call %llu: failed on rank %d, which rejected the frame from rank %d (%s); this rank "
+                       "returns the same", (unsigned long long)call->seq, origin, peer,
+                       gcomp_status_string(agreed));
+        else
+            gcomp_warn("call %llu: failed on rank %d (%s); this rank returns the same",
+                       (unsigned long long)call->seq, origin, gcomp_status_string(agreed));
+    }
     *agreed_p = agreed;
     return GCOMP_OK;
 }

@@ -243,7 +243,7 @@ gcomp_status_t gcomp_allreduce_algo(gcomp_comm_t *ctx, const void *sendbuf, void
     gcomp_trace("call %llu: %zu elements, codec %s, algorithm %s, %zu per stage", (unsigned long long)call.seq,
                 count, gcomp_codec_name(call.params.codec), gcomp_algo_name(call.algo), call.stage_elems);
 
-    if (GCOMP_UNLIKELY(ctx->fault_seq == (int64_t)call.seq) && ctx->fault_kind == GCOMP_FAULT_VANISH) {
+    if (GCOMP_UNLIKELY(gcomp_fault_vanish(&call))) {
         st = fail_hard(&call, GCOMP_ERR_INTERNAL, "fault injection (vanished after the call agreement)");
         goto out;
     }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "gcomp.h"
+#include "gcomp_config.h"
 #include "codec/codec.h"
 #include "core/compiler.h"
 #include "core/config.h"
@@ -97,8 +98,8 @@ typedef struct gcomp_residual_txn {
 typedef struct gcomp_agree_mem {
     int64_t in[3 * GCOMP_FP_COUNT_OF];
     int64_t out[3 * GCOMP_FP_COUNT_OF];
-    int status_in;
-    int status_out;
+    int64_t status_in;
+    int64_t status_out;
     MPI_Request req;
 } gcomp_agree_mem_t;
 
@@ -125,13 +126,13 @@ struct gcomp_comm {
     int last_algo;
     uint64_t reduced_sparse;    /* owner chunks re-encoded sparse (sparse reduce-scatter) */
     uint64_t reduced_dense;     /* owner chunks re-encoded dense */
-    /* Fault injection for the tests: in call fault_seq (-1: never), corrupt this rank's first frame
-     * sent, or vanish after the call agreement as a crashed rank would. */
+    /* Fault injection (fault.c, test builds): from call fault_seq (-1: never) on, misbehave as
+     * fault_kind says. */
     int64_t fault_seq;
     int fault_kind;             /* GCOMP_FAULT_* */
 };
 
-enum { GCOMP_FAULT_CORRUPT = 0, GCOMP_FAULT_VANISH = 1 };
+enum { GCOMP_FAULT_FLIP = 0, GCOMP_FAULT_TRUNCATE, GCOMP_FAULT_STALE, GCOMP_FAULT_SILENT, GCOMP_FAULT_VANISH };
 
 /* One message: a frame (or, with len 0, the stand-in for a frame a rank could not make). */
 typedef struct gcomp_msg {
@@ -161,6 +162,7 @@ typedef struct gcomp_call {
     size_t n_msgs;
     /* soft errors */
     gcomp_status_t local;           /* first error seen by this rank */
+    int local_peer;                 /* the rank whose frame caused it, or -1 */
     int peer_failed;                /* a peer sent a stand-in for a frame it could not make */
     /* progress: absolute time after which a wait without progress gives up (moved on progress) */
     double deadline;
@@ -174,6 +176,26 @@ GCOMP_INTERNAL gcomp_status_t gcomp_allreduce_algo(gcomp_comm_t *ctx, const void
                                                    size_t count, MPI_Datatype datatype, MPI_Op op,
                                                    gcomp_residual_t *residual,
                                                    const gcomp_codec_params_t *params, gcomp_algo_t algo);
+
+/* fault.c: arm from GCOMP_FAULT at context creation. In builds with fault injection,
+ * gcomp_fault_on_send may damage the frame of m before it is sent, or return 1 to drop the send;
+ * gcomp_fault_vanish says whether this rank leaves the call after the agreement. */
+GCOMP_INTERNAL void gcomp_fault_arm(gcomp_comm_t *ctx);
+#if GCOMP_HAVE_FAULT_INJECTION
+GCOMP_INTERNAL int gcomp_fault_on_send(gcomp_call_t *call, gcomp_msg_t *m);
+GCOMP_INTERNAL int gcomp_fault_vanish(gcomp_call_t *call);
+#else
+static inline int gcomp_fault_on_send(gcomp_call_t *call, gcomp_msg_t *m)
+{
+    (void)call, (void)m;
+    return 0;
+}
+static inline int gcomp_fault_vanish(gcomp_call_t *call)
+{
+    (void)call;
+    return 0;
+}
+#endif
 
 /* comm.c */
 GCOMP_INTERNAL void gcomp_comm_fail(gcomp_comm_t *ctx, gcomp_status_t st, const char *why);

@@ -3,6 +3,7 @@
  * every frame, counters, and the scratch memory the calls reuse.
  */
 #define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_COLL
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,7 @@ gcomp_status_t gcomp_comm_create(MPI_Comm comm, gcomp_comm_t **ctx_p)
         goto err_free_comm;
     }
     ctx->comm_id = id;
+    gcomp_fault_arm(ctx);
 
     const gcomp_transport_ops_t *ops = gcomp_transport_select((gcomp_transport_kind_t)gcomp_config()->transport);
     st = ops->connect(ctx->comm, &ctx->tp);
@@ -97,6 +99,33 @@ err_free_ctx:
     return st;
 }
 
+/*
+ * Buffers of failed contexts that MPI may still write into (a receive that could not be cancelled,
+ * an agreement collective that never completed) are kept for the life of the process. They are
+ * linked here rather than dropped, so that they stay reachable: leak checkers (LeakSanitizer,
+ * valgrind) report real leaks, not memory kept on purpose.
+ */
+typedef struct kept_buffers {
+    struct kept_buffers *next;
+    void *frames;
+    gcomp_agree_mem_t *agree;
+} kept_buffers_t;
+
+static kept_buffers_t *kept_list;
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void keep_buffers(gcomp_comm_t *ctx)
+{
+    kept_buffers_t *k = malloc(sizeof(*k));
+    if (k == NULL) return; /* then they are merely unreachable: still never freed */
+    k->frames = ctx->frames.ptr;
+    k->agree = ctx->agree;
+    pthread_mutex_lock(&kept_lock);
+    k->next = kept_list;
+    kept_list = k;
+    pthread_mutex_unlock(&kept_lock);
+}
+
 void gcomp_comm_destroy(gcomp_comm_t *ctx)
 {
     if (ctx == NULL) return;
@@ -109,6 +138,8 @@ void gcomp_comm_destroy(gcomp_comm_t *ctx)
     if (!ctx->leak) {
         gcomp_scratch_free(&ctx->frames);
         free(ctx->agree);
+    } else {
+        keep_buffers(ctx);
     }
     gcomp_scratch_free(&ctx->msgs);
     gcomp_scratch_free(&ctx->work);

@@ -32,11 +32,9 @@ gcomp_status_t gcomp_msg_post_send(gcomp_call_t *call, gcomp_msg_t *m, int peer,
 {
     gcomp_transport_t *tp = call->ctx->tp;
     m->peer = peer;
-    if (GCOMP_UNLIKELY(call->ctx->fault_seq == (int64_t)call->seq) && call->ctx->fault_kind == GCOMP_FAULT_CORRUPT &&
-        m->len > GCOMP_WIRE_HEADER_LEN) {
-        /* Fault injection for the tests: what a flipped bit on the wire would do. */
-        m->buf[m->len - 1] ^= 0x5a;
-        call->ctx->fault_seq = -1;
+    if (GCOMP_UNLIKELY(gcomp_fault_on_send(call, m))) {
+        m->state = GCOMP_MSG_DONE; /* dropped: this rank believes it sent */
+        return GCOMP_OK;
     }
     GCOMP_CHECK(tp->ops->isend(tp, m->buf, m->len, peer, tag, &m->req));
     m->state = GCOMP_MSG_POSTED;
@@ -44,9 +42,12 @@ gcomp_status_t gcomp_msg_post_send(gcomp_call_t *call, gcomp_msg_t *m, int peer,
     return GCOMP_OK;
 }
 
-static void soft_error(gcomp_call_t *call, gcomp_status_t st)
+/* peer: the rank whose frame was at fault, or -1 (this rank's own failure). */
+static void soft_error(gcomp_call_t *call, gcomp_status_t st, int peer)
 {
-    if (call->local == GCOMP_OK) call->local = st;
+    if (call->local != GCOMP_OK) return;
+    call->local = st;
+    call->local_peer = peer;
 }
 
 gcomp_status_t gcomp_msg_poll(gcomp_call_t *call, gcomp_msg_t *m, int *done_p)
@@ -64,7 +65,7 @@ gcomp_status_t gcomp_msg_poll(gcomp_call_t *call, gcomp_msg_t *m, int *done_p)
         gcomp_warn("call %llu: rank %d sent a frame larger than the %zu bytes its chunk can take: "
                    "ranks disagree on the codec or are not the same gcomp version",
                    (unsigned long long)call->seq, m->peer, m->cap);
-        soft_error(call, GCOMP_ERR_FRAME);
+        soft_error(call, GCOMP_ERR_FRAME, m->peer);
         m->len = 0;
         m->state = GCOMP_MSG_DONE;
         *done_p = 1;
@@ -123,7 +124,7 @@ void gcomp_coll_encode(gcomp_call_t *call, const gcomp_codec_params_t *params, s
     if (st != GCOMP_OK) {
         gcomp_warn("call %llu: %s encoding of elements [%zu, %zu) failed: %s", (unsigned long long)call->seq,
                    gcomp_codec_name(params->codec), off, off + len, gcomp_status_string(st));
-        soft_error(call, st);
+        soft_error(call, st, -1);
         m->len = 0;
         return;
     }
@@ -166,7 +167,7 @@ int gcomp_coll_decode(gcomp_call_t *call, const gcomp_msg_t *m, int sender,
     if (st != GCOMP_OK) {
         gcomp_warn("call %llu: frame of %zu bytes from rank %d for elements [%zu, %zu) rejected: %s",
                    (unsigned long long)call->seq, m->len, sender, off, off + len, gcomp_status_string(st));
-        soft_error(call, st);
+        soft_error(call, st, sender);
         return 1;
     }
     return 0;

@@ -3,7 +3,8 @@
 # bit-identical results on every rank. Fails unless both runs completed every case on every rank.
 #
 # usage: compare_passthrough.sh NRANKS PRELOAD_LIB PROGRAM
-# environment: MPIEXEC, MPIEXEC_ARGS (optional); the GCOMP_* settings for the preloaded run
+# environment: MPIEXEC, MPIEXEC_ARGS (optional), PRELOAD_EXTRA (optional, before the preload library);
+# the GCOMP_* settings for the preloaded run
 set -u
 np=$1 lib=$2 prog=$3
 dir=$(mktemp -d)
@@ -15,7 +16,7 @@ trap 'rm -rf "$dir"' EXIT
     echo "FAIL: the run without the preload library failed" >&2; exit 1; }
 # The info log proves the library was loaded with compression on: the calls passed through by policy.
 # shellcheck disable=SC2086
-GCOMP_DEBUG=info "$MPIEXEC" ${MPIEXEC_ARGS:-} -n "$np" env LD_PRELOAD="$lib" "$prog" record "$dir/preload" \
+GCOMP_DEBUG=info "$MPIEXEC" ${MPIEXEC_ARGS:-} -n "$np" env LD_PRELOAD="${PRELOAD_EXTRA:+$PRELOAD_EXTRA:}$lib" "$prog" record "$dir/preload" \
     2>"$dir/log" || { cat "$dir/log" >&2; echo "FAIL: the run with the preload library failed" >&2; exit 1; }
 
 fail=0

@@ -1,10 +1,13 @@
 #!/bin/sh
 # Run an MPI test program with libgcomp_preload.so preloaded into every rank (not into mpiexec),
-# then check its exit status and its output.
+# then check its exit status and its output. PRELOAD_LIB "none" runs the program as it is (tests
+# that link gcomp and only need the output checks). A program that exits 77 (skipped, with its
+# reason) makes this script exit 77 too.
 #
 # usage: preload_run.sh [--status zero|nonzero] [--expect REGEX]... [--reject REGEX]... \
-#                       NRANKS PRELOAD_LIB PROGRAM [ARGS...]
-# environment: MPIEXEC (mpiexec to use), MPIEXEC_ARGS (extra arguments, optional)
+#                       NRANKS PRELOAD_LIB|none PROGRAM [ARGS...]
+# environment: MPIEXEC (mpiexec to use), MPIEXEC_ARGS (extra arguments, optional), PRELOAD_EXTRA
+# (libraries preloaded before the preload library, optional: sanitizer builds)
 set -u
 status=zero
 expect_file=$(mktemp)
@@ -25,15 +28,22 @@ if [ $# -lt 3 ]; then
 fi
 np=$1 lib=$2
 shift 2
-if [ ! -f "$lib" ]; then
+if [ "$lib" != none ] && [ ! -f "$lib" ]; then
     echo "FAIL: no preload library at $lib" >&2
     exit 1
 fi
 
 # shellcheck disable=SC2086  # MPIEXEC_ARGS is a list of words
-"${MPIEXEC:?MPIEXEC not set}" ${MPIEXEC_ARGS:-} -n "$np" env LD_PRELOAD="$lib" "$@" >"$out" 2>&1
+if [ "$lib" = none ]; then
+    "${MPIEXEC:?MPIEXEC not set}" ${MPIEXEC_ARGS:-} -n "$np" "$@" >"$out" 2>&1
+else
+    "${MPIEXEC:?MPIEXEC not set}" ${MPIEXEC_ARGS:-} -n "$np" env LD_PRELOAD="${PRELOAD_EXTRA:+$PRELOAD_EXTRA:}$lib" "$@" >"$out" 2>&1
+fi
 rc=$?
 cat "$out"
+if [ "$rc" -eq 77 ] && grep -q '^SKIP' "$out"; then
+    exit 77
+fi
 
 fail=0
 case $status in
