@@ -26,6 +26,9 @@ static void print_features(void)
     printf("  verbs:      %s\n", GCOMP_HAVE_VERBS ? "libibverbs headers found; no verbs transport in this version"
                                                  : "no");
     printf("  zstd:       %s\n", GCOMP_HAVE_ZSTD ? "yes" : "no");
+    printf("  faults:     %s\n", GCOMP_HAVE_FAULT_INJECTION
+                                     ? "fault injection compiled in (test build): GCOMP_FAULT=KIND,rank=R,call=C"
+                                     : "no fault injection (GCOMP_FAULT is ignored)");
     printf("  cpu kernels:");
     for (int isa = GCOMP_ISA_SCALAR; isa <= GCOMP_ISA_AVX512; isa++)
         printf(" %s%s", gcomp_isa_name((gcomp_isa_t)isa), gcomp_isa_available((gcomp_isa_t)isa) ? "" : "(n/a)");

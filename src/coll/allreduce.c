@@ -278,6 +278,24 @@ gcomp_status_t gcomp_allreduce(gcomp_comm_t *ctx, const void *sendbuf, void *rec
                                 (gcomp_algo_t)gcomp_config()->algo);
 }
 
+size_t gcomp_allreduce_residual_bytes(gcomp_comm_t *ctx, size_t count, const gcomp_codec_params_t *params)
+{
+    gcomp_call_t call;
+    memset(&call, 0, sizeof(call));
+    call.ctx = ctx;
+    if (params != NULL) call.params = *params;
+    else gcomp_codec_params_default(&call.params);
+    call.params.error_feedback = 1;
+    call.n = count;
+    call.stage_elems = gcomp_coll_stage_elems(count);
+    call.algo = gcomp_algo_choose(&call.params, count, ctx->size, call.stage_elems,
+                                  (gcomp_algo_t)gcomp_config()->algo);
+    size_t l2 = 0;
+    if (call.algo == GCOMP_ALGO_SRA) l2 = gcomp_sra_l2_len(&call);
+    else if (call.algo == GCOMP_ALGO_SPARSE_RS) l2 = gcomp_sparse_rs_l2_len(&call);
+    return sizeof(gcomp_residual_t) + (count + l2) * sizeof(float);
+}
+
 size_t gcomp_coll_stage_elems(size_t n)
 {
     /* Frames of a stage stay far below MPI's 2 GiB message limit. */

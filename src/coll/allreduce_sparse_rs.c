@@ -155,6 +155,11 @@ gcomp_status_t gcomp_sparse_rs_prepare(gcomp_call_t *call, size_t *l2_len_p)
     return gcomp_rsag_prepare(call, &rs_policy, l2_len_p);
 }
 
+size_t gcomp_sparse_rs_l2_len(gcomp_call_t *call)
+{
+    return gcomp_rsag_l2_len(call, &rs_policy);
+}
+
 gcomp_status_t gcomp_sparse_rs_run(gcomp_call_t *call)
 {
     return gcomp_rsag_run(call, &rs_policy);

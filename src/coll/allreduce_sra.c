@@ -80,6 +80,13 @@ static size_t l2_length(const rsag_t *e)
     return (e->nstages - 1) * e->own_full + own;
 }
 
+size_t gcomp_rsag_l2_len(gcomp_call_t *call, const gcomp_rsag_policy_t *pol)
+{
+    rsag_t e;
+    plan(call, pol, &e);
+    return l2_length(&e);
+}
+
 static size_t slot_frame_bytes(const rsag_t *e)
 {
     return (size_t)e->P * (2 * e->cap_in + e->cap_gat) + e->cap_red;
@@ -357,6 +364,11 @@ static const gcomp_rsag_policy_t sra_policy = {
 gcomp_status_t gcomp_sra_prepare(gcomp_call_t *call, size_t *l2_len_p)
 {
     return gcomp_rsag_prepare(call, &sra_policy, l2_len_p);
+}
+
+size_t gcomp_sra_l2_len(gcomp_call_t *call)
+{
+    return gcomp_rsag_l2_len(call, &sra_policy);
 }
 
 gcomp_status_t gcomp_sra_run(gcomp_call_t *call)

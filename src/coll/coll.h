@@ -249,6 +249,15 @@ GCOMP_INTERNAL gcomp_status_t gcomp_sra_run(gcomp_call_t *call);
 GCOMP_INTERNAL gcomp_status_t gcomp_sparse_rs_prepare(gcomp_call_t *call, size_t *l2_len_p);
 GCOMP_INTERNAL gcomp_status_t gcomp_sparse_rs_run(gcomp_call_t *call);
 GCOMP_INTERNAL gcomp_status_t gcomp_sparse_ag_prepare(gcomp_call_t *call);
+/* The level-2 residual length of a call, as prepare computes it (nothing reserved). */
+GCOMP_INTERNAL size_t gcomp_sra_l2_len(gcomp_call_t *call);
+GCOMP_INTERNAL size_t gcomp_sparse_rs_l2_len(gcomp_call_t *call);
+
+/* Memory a residual will hold after a call of count elements with params (NULL: the configured
+ * ones) on ctx: what gcomp_residual_bytes() reports after that call. The interposer reserves it
+ * under GCOMP_EF_MAX_BYTES before the call. */
+GCOMP_INTERNAL size_t gcomp_allreduce_residual_bytes(gcomp_comm_t *ctx, size_t count,
+                                                     const gcomp_codec_params_t *params);
 GCOMP_INTERNAL gcomp_status_t gcomp_sparse_ag_run(gcomp_call_t *call);
 
 /* cost_model.c */

@@ -37,6 +37,8 @@ typedef struct gcomp_rsag_policy {
 GCOMP_INTERNAL gcomp_status_t gcomp_rsag_prepare(gcomp_call_t *call, const gcomp_rsag_policy_t *pol,
                                                  size_t *l2_len_p);
 GCOMP_INTERNAL gcomp_status_t gcomp_rsag_run(gcomp_call_t *call, const gcomp_rsag_policy_t *pol);
+/* The level-2 residual length prepare would report, without reserving anything. */
+GCOMP_INTERNAL size_t gcomp_rsag_l2_len(gcomp_call_t *call, const gcomp_rsag_policy_t *pol);
 
 /* Parameters of an owner's re-encoding: the call's, with another stochastic-rounding key, so that
  * the owner's two roundings of one element are independent. */

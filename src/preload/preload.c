@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "gcomp.h"
+#include "coll/coll.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "preload/contexts.h"
@@ -108,7 +109,8 @@ static int compressed_allreduce(const void *sendbuf, void *recvbuf, size_t count
     if (st == GCOMP_OK) {
         gcomp_ef_entry_t *ef;
         gcomp_residual_t *residual;
-        gcomp_registry_acquire(comm, recvbuf, count, datatype, &ef, &residual);
+        gcomp_registry_acquire(comm, recvbuf, count, datatype, gcomp_allreduce_residual_bytes(ctx, count, NULL),
+                               &ef, &residual);
         st = gcomp_allreduce(ctx, sendbuf, recvbuf, count, datatype, op, residual, NULL);
         gcomp_registry_release(ef);
     }

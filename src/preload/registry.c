@@ -14,7 +14,7 @@ struct gcomp_ef_entry {
     size_t count;
     MPI_Datatype datatype;
     gcomp_residual_t *residual; /* NULL: this buffer's residual alone would not fit under the cap */
-    size_t bytes;               /* memory the residual held after its last call */
+    size_t bytes;               /* this entry plus what its residual held after its last call */
     int in_use;
     int dropped;                /* removed while in use: gcomp_registry_release() frees it */
     gcomp_ef_entry_t *hnext;    /* hash chain */
@@ -110,24 +110,32 @@ static void entry_free(gcomp_ef_entry_t *e)
     free(e);
 }
 
-/* Evict least recently used residuals not in use until at most limit bytes are held. */
+/*
+ * Evict the least recently used entries not in use until at most limit bytes are held. Entries
+ * count too (ENTRY_BYTES each), so a program that all-reduces into ever new addresses cannot grow
+ * the registry past the cap with entries that hold no residual.
+ */
+#define ENTRY_BYTES sizeof(gcomp_ef_entry_t)
+
 static void evict_to(size_t limit, size_t cap)
 {
     gcomp_ef_entry_t *e = reg.oldest;
     while (reg.stats.bytes > limit && e != NULL) {
         gcomp_ef_entry_t *next = e->newer;
-        if (!e->in_use && e->bytes > 0) {
-            gcomp_info("evicted the residual of buffer %p (count %zu, %zu bytes, comm 0x%llx): "
-                       "GCOMP_EF_MAX_BYTES=%zu reached", e->buf, e->count, e->bytes, comm_bits(e->comm), cap);
+        if (!e->in_use) {
+            if (e->residual != NULL) {
+                gcomp_info("evicted the residual of buffer %p (count %zu, %zu bytes, comm 0x%llx): "
+                           "GCOMP_EF_MAX_BYTES=%zu reached", e->buf, e->count, e->bytes, comm_bits(e->comm), cap);
+                reg.stats.evictions++;
+            }
             detach(e);
             entry_free(e);
-            reg.stats.evictions++;
         }
         e = next;
     }
 }
 
-void gcomp_registry_acquire(MPI_Comm comm, void *buf, size_t count, MPI_Datatype datatype,
+void gcomp_registry_acquire(MPI_Comm comm, void *buf, size_t count, MPI_Datatype datatype, size_t residual_bytes,
                             gcomp_ef_entry_t **entry_p, gcomp_residual_t **residual_p)
 {
     *entry_p = NULL;
@@ -135,8 +143,7 @@ void gcomp_registry_acquire(MPI_Comm comm, void *buf, size_t count, MPI_Datatype
     const gcomp_config_t *cfg = gcomp_config();
     if (!cfg->ef) return;
     size_t cap = cfg->ef_max_bytes;
-    /* Residuals hold fp32 values whatever the buffer's type. */
-    size_t need = count > SIZE_MAX / sizeof(float) ? SIZE_MAX : count * sizeof(float);
+    size_t need = residual_bytes > SIZE_MAX - ENTRY_BYTES ? SIZE_MAX : residual_bytes + ENTRY_BYTES;
     int fits = need <= cap;
 
     pthread_mutex_lock(&reg.lock);
@@ -163,6 +170,8 @@ void gcomp_registry_acquire(MPI_Comm comm, void *buf, size_t count, MPI_Datatype
         *pp = e;
         list_push_newest(e);
         reg.stats.entries++;
+        e->bytes = ENTRY_BYTES;
+        reg.stats.bytes += ENTRY_BYTES;
         if (!fits)
             gcomp_info("no error feedback for buffer %p: its residual (%zu bytes) would not fit under "
                        "GCOMP_EF_MAX_BYTES=%zu", buf, need, cap);
@@ -176,8 +185,8 @@ void gcomp_registry_acquire(MPI_Comm comm, void *buf, size_t count, MPI_Datatype
             } else {
                 gcomp_residual_destroy(e->residual);
                 e->residual = NULL;
-                reg.stats.bytes -= e->bytes;
-                e->bytes = 0;
+                reg.stats.bytes -= e->bytes - ENTRY_BYTES;
+                e->bytes = ENTRY_BYTES;
             }
         }
         e->count = count;
@@ -187,9 +196,25 @@ void gcomp_registry_acquire(MPI_Comm comm, void *buf, size_t count, MPI_Datatype
     list_push_newest(e);
     e->in_use = 1;
     if (fits) {
-        /* Make room before the call, so the cap also bounds the peak. */
+        /* Make room before the call for what the residual will hold after it (need, entry
+         * included), so the cap also bounds the peak. */
         size_t others = reg.stats.bytes - e->bytes;
         if (others + need > cap) evict_to(cap - need + e->bytes, cap);
+        if (reg.stats.bytes - e->bytes + need > cap) {
+            /* What is left over the cap is in use by calls running on other threads: this call
+             * goes without error feedback rather than over the cap. */
+            e->in_use = 0;
+            pthread_mutex_unlock(&reg.lock);
+            gcomp_info("no error feedback for this call on buffer %p: residuals in use by other threads "
+                       "fill GCOMP_EF_MAX_BYTES=%zu", buf, cap);
+            return;
+        }
+        /* Reserve it: a call running at the same time on another buffer sees it as taken. */
+        if (need > e->bytes) {
+            reg.stats.bytes += need - e->bytes;
+            e->bytes = need;
+            if (reg.stats.bytes > reg.stats.peak_bytes) reg.stats.peak_bytes = reg.stats.bytes;
+        }
         if (e->residual == NULL && gcomp_residual_create(&e->residual) != GCOMP_OK) {
             e->residual = NULL;
             e->in_use = 0;
@@ -197,6 +222,8 @@ void gcomp_registry_acquire(MPI_Comm comm, void *buf, size_t count, MPI_Datatype
             gcomp_warn("out of memory for a residual: no error feedback for this call");
             return;
         }
+    } else if (reg.stats.bytes > cap) {
+        evict_to(cap, cap); /* this entry alone: the others' entries must not pile up either */
     }
     *entry_p = e;
     *residual_p = e->residual;
@@ -217,7 +244,7 @@ void gcomp_registry_release(gcomp_ef_entry_t *e)
         entry_free(e);
         return;
     }
-    size_t bytes = e->residual ? gcomp_residual_bytes(e->residual) : 0;
+    size_t bytes = ENTRY_BYTES + (e->residual ? gcomp_residual_bytes(e->residual) : 0);
     reg.stats.bytes = reg.stats.bytes - e->bytes + bytes;
     e->bytes = bytes;
     e->in_use = 0;
