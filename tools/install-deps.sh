@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(mpich libmpich-dev libzstd-dev libxxhash-dev libibverbs-dev meson ninja-build pkg-config
-          gcc python3 valgrind "$@")
+          gcc python3 valgrind clang libclang-rt-14-dev "$@")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
