@@ -4,7 +4,9 @@
 set -euo pipefail
 
 packages=(mpich libmpich-dev libzstd-dev libxxhash-dev libibverbs-dev meson ninja-build pkg-config
-          gcc python3 valgrind clang libclang-rt-14-dev "$@")
+          gcc python3 valgrind clang libclang-rt-14-dev
+          # the C trainer of examples/ and its slow-suite test (tests/train)
+          zlib1g-dev dataset-fashion-mnist "$@")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
