@@ -200,15 +200,9 @@ void gcomp_registry_acquire(MPI_Comm comm, void *buf, size_t count, MPI_Datatype
          * included), so the cap also bounds the peak. */
         size_t others = reg.stats.bytes - e->bytes;
         if (others + need > cap) evict_to(cap - need + e->bytes, cap);
-        if (reg.stats.bytes - e->bytes + need > cap) {
-            /* What is left over the cap is in use by calls running on other threads: this call
-             * goes without error feedback rather than over the cap. */
-            e->in_use = 0;
-            pthread_mutex_unlock(&reg.lock);
-            gcomp_info("no error feedback for this call on buffer %p: residuals in use by other threads "
-                       "fill GCOMP_EF_MAX_BYTES=%zu", buf, cap);
-            return;
-        }
+        /* What may still be over the cap is in use by calls running on other threads. This call
+         * keeps its residual anyway: whether a call has error feedback must not depend on thread
+         * timing, which differs between ranks (they would disagree on the call). */
         /* Reserve it: a call running at the same time on another buffer sees it as taken. */
         if (need > e->bytes) {
             reg.stats.bytes += need - e->bytes;
