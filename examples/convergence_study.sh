@@ -115,8 +115,11 @@ run_one() {
             cmd=(timeout -k 10 "$limit" mpiexec.openmpi --oversubscribe -n "$ranks" "${cmd[@]}")
         else
             # Open MPI's daemons reach the hosts through the cluster's ssh stand-in; the ranks talk TCP
-            # over the hosts' shaped links only.
+            # over the hosts' shaped links only. The hosts share this machine's /tmp and host name, so
+            # the daemons get session directories of their own, away from other Open MPI jobs here.
+            mkdir -p /tmp/gcomp-cluster-ompi
             cmd=(mpiexec.openmpi --mca plm_rsh_agent "$PWD/bench/cluster/launch.sh"
+                 --mca orte_tmpdir_base /tmp/gcomp-cluster-ompi
                  --host "$(seq -s, -f 'gch%g:1' 1 "$ranks")" -n "$ranks"
                  --mca oob_tcp_if_include 10.77.0.0/24 --mca pml ob1 --mca btl tcp,self
                  --mca btl_tcp_if_include 10.77.0.0/24 "${cmd[@]}")
@@ -138,8 +141,11 @@ run_one() {
     echo "== $study $config: ${env[*]:-plain MPI_Allreduce}"
     local before=
     [[ $study == cluster-* ]] && before=$(link_bytes)
-    local t0=$SECONDS rc=0
+    local t0=$SECONDS rc=0 load0
+    load0=$(cut -d' ' -f1-3 /proc/loadavg)
     run_bounded "$base.log" "$marker" "${cmd[@]}" || rc=$?
+    # The machine is shared: the load says how far the times can be trusted.
+    echo "load average before: $load0; after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$base.log"
     if [[ $study == cluster-* ]]; then
         printf 'before %s\nafter %s\n' "$before" "$(link_bytes)" >"$base.wire"
     fi

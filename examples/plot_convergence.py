@@ -51,6 +51,15 @@ def gcomp_stats_wire(log_path):
     return float(m.group(1)) * UNITS[m.group(2)] if m else None
 
 
+def load_average(log_path):
+    """The machine's 1-minute load average before and after the run, as the study logged them."""
+    try:
+        m = re.search(r"load average before: ([0-9.]+) .*; after: ([0-9.]+)", open(log_path).read())
+    except OSError:
+        return None
+    return f"{m.group(1)} → {m.group(2)}" if m else None
+
+
 def link_wire(wire_path):
     """Bytes all hosts sent through their links during the run."""
     try:
@@ -86,6 +95,7 @@ def load(outdir, study):
         runs[config] = {
             "recs": recs, "ranks": ranks, "bytes_in": bytes_in,
             "wire": total / ranks if total is not None else None, "wire_source": source,
+            "load": load_average(base + ".log"),
         }
     return runs
 
@@ -136,34 +146,42 @@ def table(study, runs):
     dense = runs.get("dense")
     dense_acc = dense["recs"][-1]["test_acc"] if dense else None
     target = dense_acc - 0.5 if dense else None
-    head = ("| run | final test acc. | vs dense | final train loss | final test loss | all-reduced / rank | "
-            "on the wire / rank | dense ring / wire | training time | wall time |")
-    sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    if study.startswith("cluster"):
-        head += f" time to {target:.2f}% | speed-up |" if dense else ""
-        sep += "---:|---:|" if dense else ""
+    head = ("| run | final test acc. | vs dense | mean of the last epoch's tests | final train loss | final test loss | all-reduced / rank | "
+            "on the wire / rank | dense ring / wire | training time | wall time | load |")
+    sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    # The issue's target, dense's final accuracy - 0.5, rests on one test, and consecutive tests differ by
+    # up to a point; the mean of dense's last epoch of tests - 0.5 is a steadier second target.
+    if dense:
+        dense_tail = [r["test_acc"] for r in dense["recs"] if r["epoch"] > dense["recs"][-1]["epoch"] - 1 + 1e-6]
+        target2 = sum(dense_tail) / len(dense_tail) - 0.5
+    if study.startswith("cluster") and dense:
+        head += f" time to {target:.2f}% | speed-up | time to {target2:.2f}% | speed-up |"
+        sep += "---:|---:|---:|---:|"
     lines += [head, sep]
-    dense_tta = time_to(dense["recs"], target) if dense else None
     for config, run in runs.items():
         last = run["recs"][-1]
         ring = 2.0 * (run["ranks"] - 1) / run["ranks"] * run["bytes_in"]
         wire = f"{run['wire'] / 1e6:.1f} MB" if run["wire"] is not None else "n/a"
         ratio = f"{ring / run['wire']:.1f}x" if run["wire"] else "n/a"
         delta = f"{last['test_acc'] - dense_acc:+.2f}" if dense else ""
-        row = (f"| {LABELS[config]} | {last['test_acc']:.2f}% | {delta} | {last['train_loss']:.4f} | "
+        tail = [r["test_acc"] for r in run["recs"] if r["epoch"] > last["epoch"] - 1 + 1e-6]
+        row = (f"| {LABELS[config]} | {last['test_acc']:.2f}% | {delta} | {sum(tail) / len(tail):.2f}% | "
+               f"{last['train_loss']:.4f} | "
                f"{last['test_loss']:.4f} | {run['bytes_in'] / 1e6:.0f} MB | {wire} | {ratio} | "
-               f"{last['train_s']:.0f} s | {last['wall_s']:.0f} s |")
+               f"{last['train_s']:.0f} s | {last['wall_s']:.0f} s | {run['load'] or ''} |")
         if study.startswith("cluster") and dense:
-            tta = time_to(run["recs"], target)
-            if tta is None:
-                row += " not reached | |"
-            else:
-                speed = f"{dense_tta[0] / tta[0]:.2f}x" if dense_tta else ""
-                row += f" {tta[0]:.0f} s (epoch {tta[1]:.2f}) | {speed} |"
+            for t in (target, target2):
+                tta, dense_tta = time_to(run["recs"], t), time_to(dense["recs"], t)
+                if tta is None:
+                    row += " not reached | |"
+                else:
+                    speed = f"{dense_tta[0] / tta[0]:.2f}x" if dense_tta else ""
+                    row += f" {tta[0]:.0f} s (epoch {tta[1]:.2f}) | {speed} |"
         lines.append(row)
     lines.append("")
     sources = sorted({run["wire_source"] for run in runs.values()})
-    lines.append(f"Bytes on the wire from: {', '.join(sources)}.")
+    lines.append(f"Bytes on the wire from: {', '.join(sources)}. Training time excludes the tests; load is "
+                 "the machine's 1-minute load average before and after the run (2 cores).")
     if dense:
         goals = []
         if "q8" in runs:
