@@ -6,7 +6,11 @@ set -euo pipefail
 packages=(mpich libmpich-dev libzstd-dev libxxhash-dev libibverbs-dev meson ninja-build pkg-config
           gcc python3 valgrind clang libclang-rt-14-dev
           # the C trainer of examples/ and its slow-suite test (tests/train)
-          zlib1g-dev dataset-fashion-mnist "$@")
+          zlib1g-dev dataset-fashion-mnist
+          # the second MPI build (tests/run.sh stage openmpi) and the PyTorch trainer on it; installing
+          # Open MPI makes it the system's default mpicc and mpi.h, so gcomp's builds always name
+          # their MPI (pkg-config mpich or ompi-c, mpiexec.mpich or mpiexec.openmpi)
+          libopenmpi-dev openmpi-bin python3-mpi4py python3-torch python3-numpy "$@")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
