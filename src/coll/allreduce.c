@@ -226,6 +226,7 @@ gcomp_status_t gcomp_allreduce_algo(gcomp_comm_t *ctx, const void *sendbuf, void
     call.n = count;
     call.seq = ctx->seq++;
     call.stage_elems = gcomp_coll_stage_elems(count);
+    call.depth = gcomp_config()->pipeline_depth;
     call.algo = gcomp_algo_choose(&call.params, count, ctx->size, call.stage_elems, algo);
     ctx->last_algo = call.algo;
 

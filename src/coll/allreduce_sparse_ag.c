@@ -27,7 +27,8 @@ typedef struct ag {
     size_t nstages;
     size_t cap;
     float *l1;
-    ag_slot_t slot[2];
+    int nslots;     /* stages in flight at most */
+    ag_slot_t slot[GCOMP_PIPELINE_DEPTH_MAX];
 } ag_t;
 
 static void plan(gcomp_call_t *call, ag_t *e)
@@ -37,6 +38,7 @@ static void plan(gcomp_call_t *call, ag_t *e)
     e->P = call->ctx->size;
     e->rank = call->ctx->rank;
     e->nstages = call->n == 0 ? 0 : GCOMP_DIV_CEIL(call->n, call->stage_elems);
+    e->nslots = gcomp_coll_slots(call, e->nstages);
     e->cap = gcomp_coll_bound(&call->params, GCOMP_MIN(call->stage_elems, call->n));
 }
 
@@ -51,8 +53,9 @@ gcomp_status_t gcomp_sparse_ag_prepare(gcomp_call_t *call)
 {
     ag_t e;
     plan(call, &e);
-    GCOMP_CHECK(gcomp_scratch_reserve(&call->ctx->frames, 2 * (size_t)(e.P + 1) * e.cap));
-    GCOMP_CHECK(gcomp_scratch_reserve(&call->ctx->msgs, 2 * 2 * (size_t)e.P * sizeof(gcomp_msg_t)));
+    size_t D = (size_t)e.nslots;
+    GCOMP_CHECK(gcomp_scratch_reserve(&call->ctx->frames, D * (size_t)(e.P + 1) * e.cap));
+    GCOMP_CHECK(gcomp_scratch_reserve(&call->ctx->msgs, D * 2 * (size_t)e.P * sizeof(gcomp_msg_t)));
     return GCOMP_OK;
 }
 
@@ -62,10 +65,11 @@ static void carve(ag_t *e)
     int P = e->P;
     uint8_t *fp = ctx->frames.ptr;
     gcomp_msg_t *mp = ctx->msgs.ptr;
-    memset(mp, 0, 2 * 2 * (size_t)P * sizeof(*mp));
+    size_t D = (size_t)e->nslots;
+    memset(mp, 0, D * 2 * (size_t)P * sizeof(*mp));
     e->call->all_msgs = mp;
-    e->call->n_msgs = 2 * 2 * (size_t)P;
-    for (int k = 0; k < 2; k++) {
+    e->call->n_msgs = D * 2 * (size_t)P;
+    for (int k = 0; k < e->nslots; k++) {
         ag_slot_t *sl = &e->slot[k];
         memset(sl, 0, sizeof(*sl));
         sl->out = mp;
@@ -137,7 +141,15 @@ static gcomp_status_t slot_start(ag_t *e, ag_slot_t *sl, size_t s)
     return GCOMP_OK;
 }
 
-static gcomp_status_t slot_encode(ag_t *e, ag_slot_t *sl, ag_slot_t *other)
+/* Move along every slot but sl, the oldest stage first. */
+static gcomp_status_t others_progress(ag_t *e, const ag_slot_t *sl, int *prog)
+{
+    int k0 = (int)(sl - e->slot);
+    for (int k = 1; k < e->nslots; k++) GCOMP_CHECK(slot_progress(e, &e->slot[(k0 + k) % e->nslots], prog));
+    return GCOMP_OK;
+}
+
+static gcomp_status_t slot_encode(ag_t *e, ag_slot_t *sl)
 {
     gcomp_call_t *call = e->call;
     size_t off, len;
@@ -152,19 +164,19 @@ static gcomp_status_t slot_encode(ag_t *e, ag_slot_t *sl, ag_slot_t *other)
         sl->out[j].len = own->len;
         GCOMP_CHECK(gcomp_msg_post_send(call, &sl->out[j], j, tag));
         int prog = 0;
-        GCOMP_CHECK(slot_progress(e, other, &prog));
+        GCOMP_CHECK(others_progress(e, sl, &prog));
     }
     sl->encoded = 1;
     return GCOMP_OK;
 }
 
-static gcomp_status_t wait_slot(ag_t *e, ag_slot_t *sl, ag_slot_t *other)
+static gcomp_status_t wait_slot(ag_t *e, ag_slot_t *sl)
 {
     unsigned idle = 0;
     while (sl->busy) {
         int prog = 0;
         GCOMP_CHECK(slot_progress(e, sl, &prog));
-        GCOMP_CHECK(slot_progress(e, other, &prog));
+        GCOMP_CHECK(others_progress(e, sl, &prog));
         if (!sl->busy) break;
         const gcomp_msg_t *w = first_posted(sl->in, e->P);
         if (w == NULL) w = first_posted(sl->out, e->P);
@@ -178,15 +190,15 @@ gcomp_status_t gcomp_sparse_ag_run(gcomp_call_t *call)
     ag_t e;
     plan(call, &e);
     carve(&e);
+    size_t D = (size_t)e.nslots;
     for (size_t s = 0; s < e.nstages; s++) {
-        ag_slot_t *sl = &e.slot[s & 1], *other = &e.slot[(s + 1) & 1];
-        GCOMP_CHECK(wait_slot(&e, sl, other));
+        ag_slot_t *sl = &e.slot[s % D];
+        GCOMP_CHECK(wait_slot(&e, sl));
         GCOMP_CHECK(slot_start(&e, sl, s));
-        GCOMP_CHECK(slot_encode(&e, sl, other));
+        GCOMP_CHECK(slot_encode(&e, sl));
         int prog = 0;
         GCOMP_CHECK(slot_progress(&e, sl, &prog));
     }
-    GCOMP_CHECK(wait_slot(&e, &e.slot[e.nstages & 1], &e.slot[(e.nstages + 1) & 1]));
-    GCOMP_CHECK(wait_slot(&e, &e.slot[(e.nstages + 1) & 1], &e.slot[e.nstages & 1]));
+    for (size_t s = e.nstages; s < e.nstages + D; s++) GCOMP_CHECK(wait_slot(&e, &e.slot[s % D]));
     return GCOMP_OK;
 }

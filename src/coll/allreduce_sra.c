@@ -36,7 +36,8 @@ typedef struct rsag {
     size_t own_full;    /* this rank's chunk in a full stage: the level-2 residual's stride */
     size_t cap_in, cap_red, cap_gat;
     float *l1, *l2;
-    rsag_slot_t slot[2];
+    int nslots;         /* stages in flight at most */
+    rsag_slot_t slot[GCOMP_PIPELINE_DEPTH_MAX];
 } rsag_t;
 
 static void stage_range(const rsag_t *e, size_t s, size_t *off_p, size_t *len_p)
@@ -63,6 +64,7 @@ static void plan(gcomp_call_t *call, const gcomp_rsag_policy_t *pol, rsag_t *e)
     e->P = call->ctx->size;
     e->rank = call->ctx->rank;
     e->nstages = call->n == 0 ? 0 : GCOMP_DIV_CEIL(call->n, call->stage_elems);
+    e->nslots = gcomp_coll_slots(call, e->nstages);
     size_t first = GCOMP_MIN(call->stage_elems, call->n), lo;
     chunk_range(first, e->P, 0, &lo, &e->lmax);
     chunk_range(call->stage_elems, e->P, e->rank, &lo, &e->own_full);
@@ -97,9 +99,10 @@ gcomp_status_t gcomp_rsag_prepare(gcomp_call_t *call, const gcomp_rsag_policy_t 
     rsag_t e;
     plan(call, pol, &e);
     gcomp_comm_t *ctx = call->ctx;
-    GCOMP_CHECK(gcomp_scratch_reserve(&ctx->frames, 2 * slot_frame_bytes(&e)));
-    GCOMP_CHECK(gcomp_scratch_reserve(&ctx->msgs, 2 * 4 * (size_t)e.P * sizeof(gcomp_msg_t)));
-    GCOMP_CHECK(gcomp_scratch_reserve(&ctx->work, 2 * GCOMP_ALIGN_UP(e.lmax, (size_t)16) * sizeof(float)));
+    size_t D = (size_t)e.nslots;
+    GCOMP_CHECK(gcomp_scratch_reserve(&ctx->frames, D * slot_frame_bytes(&e)));
+    GCOMP_CHECK(gcomp_scratch_reserve(&ctx->msgs, D * 4 * (size_t)e.P * sizeof(gcomp_msg_t)));
+    GCOMP_CHECK(gcomp_scratch_reserve(&ctx->work, D * GCOMP_ALIGN_UP(e.lmax, (size_t)16) * sizeof(float)));
     *l2_len_p = l2_length(&e);
     return GCOMP_OK;
 }
@@ -111,10 +114,11 @@ static void carve(rsag_t *e)
     uint8_t *fp = ctx->frames.ptr;
     gcomp_msg_t *mp = ctx->msgs.ptr;
     float *wp = ctx->work.ptr;
-    memset(mp, 0, 2 * 4 * (size_t)P * sizeof(*mp));
+    size_t D = (size_t)e->nslots;
+    memset(mp, 0, D * 4 * (size_t)P * sizeof(*mp));
     e->call->all_msgs = mp;
-    e->call->n_msgs = 2 * 4 * (size_t)P;
-    for (int k = 0; k < 2; k++) {
+    e->call->n_msgs = D * 4 * (size_t)P;
+    for (int k = 0; k < e->nslots; k++) {
         rsag_slot_t *sl = &e->slot[k];
         memset(sl, 0, sizeof(*sl));
         sl->out = mp;
@@ -272,9 +276,17 @@ static gcomp_status_t slot_start(rsag_t *e, rsag_slot_t *sl, size_t s)
     return GCOMP_OK;
 }
 
+/* Move along every slot but sl, the oldest stage first. */
+static gcomp_status_t others_progress(rsag_t *e, const rsag_slot_t *sl, int *prog)
+{
+    int k0 = (int)(sl - e->slot);
+    for (int k = 1; k < e->nslots; k++) GCOMP_CHECK(slot_progress(e, &e->slot[(k0 + k) % e->nslots], prog));
+    return GCOMP_OK;
+}
+
 /* Encode the stage's P chunks, the other owners' first, sending each as soon as it is ready and
- * moving the previous stage along in between. */
-static gcomp_status_t slot_encode(rsag_t *e, rsag_slot_t *sl, rsag_slot_t *other)
+ * moving the earlier stages along in between. */
+static gcomp_status_t slot_encode(rsag_t *e, rsag_slot_t *sl)
 {
     gcomp_call_t *call = e->call;
     size_t soff, slen;
@@ -290,19 +302,19 @@ static gcomp_status_t slot_encode(rsag_t *e, rsag_slot_t *sl, rsag_slot_t *other
         gcomp_coll_encode(call, &call->params, off, len, call->src + off, e->l1 ? e->l1 + off : NULL, &sl->out[j]);
         if (j != e->rank) GCOMP_CHECK(gcomp_msg_post_send(call, &sl->out[j], j, tag));
         int prog = 0;
-        GCOMP_CHECK(slot_progress(e, other, &prog));
+        GCOMP_CHECK(others_progress(e, sl, &prog));
     }
     sl->encoded = 1;
     return GCOMP_OK;
 }
 
-static gcomp_status_t wait_slot(rsag_t *e, rsag_slot_t *sl, rsag_slot_t *other)
+static gcomp_status_t wait_slot(rsag_t *e, rsag_slot_t *sl)
 {
     unsigned idle = 0;
     while (sl->busy) {
         int prog = 0;
         GCOMP_CHECK(slot_progress(e, sl, &prog));
-        GCOMP_CHECK(slot_progress(e, other, &prog));
+        GCOMP_CHECK(others_progress(e, sl, &prog));
         if (!sl->busy) break;
         const gcomp_msg_t *w = first_posted(sl->in, e->P);
         int phase = GCOMP_PHASE_SCATTER;
@@ -318,16 +330,16 @@ gcomp_status_t gcomp_rsag_run(gcomp_call_t *call, const gcomp_rsag_policy_t *pol
     rsag_t e;
     plan(call, pol, &e);
     carve(&e);
+    size_t D = (size_t)e.nslots;
     for (size_t s = 0; s < e.nstages; s++) {
-        rsag_slot_t *sl = &e.slot[s & 1], *other = &e.slot[(s + 1) & 1];
-        GCOMP_CHECK(wait_slot(&e, sl, other));
+        rsag_slot_t *sl = &e.slot[s % D];
+        GCOMP_CHECK(wait_slot(&e, sl));
         GCOMP_CHECK(slot_start(&e, sl, s));
-        GCOMP_CHECK(slot_encode(&e, sl, other));
+        GCOMP_CHECK(slot_encode(&e, sl));
         int prog = 0;
         GCOMP_CHECK(slot_progress(&e, sl, &prog));
     }
-    GCOMP_CHECK(wait_slot(&e, &e.slot[e.nstages & 1], &e.slot[(e.nstages + 1) & 1]));
-    GCOMP_CHECK(wait_slot(&e, &e.slot[(e.nstages + 1) & 1], &e.slot[e.nstages & 1]));
+    for (size_t s = e.nstages; s < e.nstages + D; s++) GCOMP_CHECK(wait_slot(&e, &e.slot[s % D]));
     return GCOMP_OK;
 }
 

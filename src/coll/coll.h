@@ -50,14 +50,15 @@ enum {
 enum { GCOMP_PHASE_SCATTER = 0, GCOMP_PHASE_GATHER = 1, GCOMP_PHASE_ALLGATHER = 2 };
 
 /*
- * Tags hold 12 bits of the call sequence, the phase and the stage's parity: at most 32767, the
- * smallest MPI_TAG_UB MPI allows. Frames of one phase and peer are matched in the order sent (MPI
- * does not let them overtake), and each frame's header repeats the full sequence number and its
- * chunk, which the decoder checks: a stale frame is an error, never data.
+ * Tags hold 10 bits of the call sequence, the phase and the stage modulo 8: at most 32767, the
+ * smallest MPI_TAG_UB MPI allows. Stages s and s + 8 share a tag but are never in flight together
+ * on one rank (GCOMP_PIPELINE_DEPTH_MAX is 8), and frames of one tag and peer are matched in the
+ * order sent (MPI does not let them overtake). Each frame's header repeats the full sequence
+ * number and its chunk, which the decoder checks: a stale frame is an error, never data.
  */
 static inline int gcomp_coll_tag(uint64_t seq, int phase, size_t stage)
 {
-    return (int)(((seq & 0xfffu) << 3) | ((unsigned)phase << 1) | (stage & 1u));
+    return (int)(((seq & 0x3ffu) << 5) | ((unsigned)phase << 3) | (stage & 7u));
 }
 
 /* Where a residual's layout comes from: a change of any field resets it. */
@@ -156,6 +157,7 @@ typedef struct gcomp_call {
     float *dst;                     /* n fp32 outputs; may equal src (a region is read before written) */
     size_t n;
     size_t stage_elems;             /* pipeline stage, a multiple of 64 */
+    int depth;                      /* stages in flight at most (GCOMP_PIPELINE_DEPTH) */
     uint64_t seq;
     gcomp_residual_txn_t txn;
     gcomp_msg_t *all_msgs;          /* every message of the call, to abandon on a hard error */
@@ -280,6 +282,15 @@ GCOMP_INTERNAL gcomp_algo_t gcomp_algo_choose(const gcomp_codec_params_t *params
 
 /* Stage of the pipeline for a call of n elements (a multiple of 64, frames far below 2 GiB). */
 GCOMP_INTERNAL size_t gcomp_coll_stage_elems(size_t n);
+
+/* Pipeline slots an algorithm uses for a call of nstages stages: the configured depth, no more
+ * than there are stages (and at least one). */
+static inline int gcomp_coll_slots(const gcomp_call_t *call, size_t nstages)
+{
+    size_t d = (size_t)GCOMP_MAX(call->depth, 1);
+    d = GCOMP_MIN(d, (size_t)GCOMP_PIPELINE_DEPTH_MAX);
+    return (int)GCOMP_MAX(GCOMP_MIN(d, nstages), (size_t)1);
+}
 
 /* For tests: the residual's arrays (NULL and 0 while it holds nothing). */
 GCOMP_INTERNAL const float *gcomp_residual_view(const gcomp_residual_t *r, int level, size_t *len_p);

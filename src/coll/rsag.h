@@ -9,7 +9,8 @@
  * feedback over the whole vector) and sends chunk j to owner j; the owner sums the decoded P
  * contributions, its own included, in rank order 0..P-1 in fp32, re-encodes the sum, and sends
  * that frame to every rank; every rank, the owner too, decodes those same bytes into the output.
- * Two stages are in flight: encoding stage s overlaps the wire and the decoding of stage s-1.
+ * Up to call->depth stages are in flight (GCOMP_PIPELINE_DEPTH): encoding stage s overlaps the wire
+ * and the decoding of the stages before it.
  */
 #ifndef GCOMP_COLL_RSAG_H
 #define GCOMP_COLL_RSAG_H

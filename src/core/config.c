@@ -85,6 +85,8 @@ static const var_row_t var_table[] = {
      VAR_ENUM, OFF(algo), algo_choices, 0, 0, 0},
     {{"GCOMP_PIPELINE_BYTES", "4M", "fp32 bytes per pipeline stage of a large all-reduce", "size in bytes (suffix K, M, G), >= 4K"},
      VAR_SIZE, OFF(pipeline_bytes), NULL, 4096, 0, 0},
+    {{"GCOMP_PIPELINE_DEPTH", "4", "pipeline stages of a large all-reduce in flight at once", "integer 2..8"},
+     VAR_INT, OFF(pipeline_depth), NULL, 2, GCOMP_PIPELINE_DEPTH_MAX, 0},
     {{"GCOMP_DEBUG", "warn", "log level", "error, warn, info, trace"},
      VAR_ENUM, OFF(debug_level), level_choices, 0, 0, 0},
     {{"GCOMP_DEBUG_SUBSYS", "all", "subsystems that log at info and trace level", "all or comma list of init, codec, coll, net, cuda"},

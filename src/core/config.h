@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Most pipeline stages of one all-reduce in flight at once (GCOMP_PIPELINE_DEPTH). */
+#define GCOMP_PIPELINE_DEPTH_MAX 8
+
 #include "gcomp.h"
 #include "core/compiler.h"
 
@@ -37,6 +40,7 @@ typedef struct gcomp_config {
     int transport;      /* gcomp_transport_kind_t */
     int algo;           /* gcomp_algo_t */
     size_t pipeline_bytes;
+    int pipeline_depth;
     /* diagnostics */
     int debug_level;    /* gcomp_log_level_t */
     unsigned debug_subsys;

@@ -243,6 +243,58 @@ static void test_identical(gcomp_codec_t codec, size_t n, gcomp_rounding_t round
     case_line(name, f0);
 }
 
+/* The pipeline depth (GCOMP_PIPELINE_DEPTH) changes only how many stages are in flight, never the
+ * bytes: two calls through each algorithm give the same outputs and residuals with depth 2, 8, and
+ * a depth that differs between ranks (which also checks that frames of stages in flight together
+ * never match each other's receives). */
+static void test_depth_invariant(gcomp_codec_t codec, gcomp_algo_t algo, size_t n)
+{
+    int f0 = check_failures;
+    float *in = malloc(n * sizeof(float)), *out = malloc(n * sizeof(float)), *ref = malloc(n * sizeof(float));
+    const float *ref_res = NULL;
+    float *ref_l1 = malloc(n * sizeof(float));
+    const char *depths[3] = {"2", "8", world_rank % 2 == 0 ? "2" : "7"};
+    for (int d = 0; d < 3; d++) {
+        set_env("GCOMP_PIPELINE_DEPTH", depths[d]);
+        /* A context of its own: stochastic rounding is keyed by the call's sequence number. */
+        gcomp_comm_t *ctx;
+        gcomp_status_t created = gcomp_comm_create(MPI_COMM_WORLD, &ctx);
+        REQUIRE(created == GCOMP_OK, "context: %s", gcomp_status_string(created));
+        gcomp_residual_t *res;
+        gcomp_residual_create(&res);
+        gcomp_codec_params_t p = params_for(codec);
+        p.topk_ratio = 0.05f;
+        for (int call = 0; call < 2; call++) {
+            fill_heavy(in, n, 700 + (uint64_t)(world_rank * 10 + call));
+            gcomp_status_t st = gcomp_allreduce_algo(ctx, in, out, n, MPI_FLOAT, MPI_SUM, res, &p, algo);
+            CHECK(st == GCOMP_OK, "%s depth %s: %s", gcomp_codec_name(codec), depths[d], gcomp_status_string(st));
+        }
+        size_t k1;
+        const float *l1 = gcomp_residual_view(res, 1, &k1);
+        CHECK(l1 != NULL && k1 == n, "%s depth %s: residual of %zu values", gcomp_codec_name(codec), depths[d], k1);
+        if (d == 0) {
+            memcpy(ref, out, n * sizeof(float));
+            if (l1 != NULL && k1 == n) memcpy(ref_l1, l1, n * sizeof(float)), ref_res = ref_l1;
+        } else {
+            CHECK(memcmp(ref, out, n * sizeof(float)) == 0, "%s %s: depth %s gives other output than depth 2",
+                  gcomp_codec_name(codec), gcomp_algo_name(algo), depths[d]);
+            CHECK(ref_res != NULL && l1 != NULL && k1 == n && memcmp(ref_res, l1, n * sizeof(float)) == 0,
+                  "%s %s: depth %s leaves another residual than depth 2", gcomp_codec_name(codec),
+                  gcomp_algo_name(algo), depths[d]);
+        }
+        CHECK(identical_across(MPI_COMM_WORLD, out, n * sizeof(float)), "%s depth %s: output differs across ranks",
+              gcomp_codec_name(codec), depths[d]);
+        gcomp_residual_destroy(res);
+        gcomp_comm_destroy(ctx);
+    }
+    set_env("GCOMP_PIPELINE_DEPTH", NULL);
+    free(in), free(out), free(ref), free(ref_l1);
+    char name[96];
+    snprintf(name, sizeof(name), "%s %s: same bytes with pipeline depth 2, 8 and mixed", gcomp_codec_name(codec),
+             gcomp_algo_name(algo));
+    case_line(name, f0);
+}
+
 /* In place equals out of place (nearest rounding: no dependence on the call number). */
 static void test_in_place_q8(size_t n)
 {
@@ -409,6 +461,9 @@ int main(int argc, char **argv)
         test_identical(codecs[c], 1u << 20, GCOMP_ROUND_STOCHASTIC);
     }
     test_identical(GCOMP_CODEC_Q8, 12345, GCOMP_ROUND_NEAREST);
+    test_depth_invariant(GCOMP_CODEC_Q8, GCOMP_ALGO_SRA, 1u << 20);
+    test_depth_invariant(GCOMP_CODEC_TOPK, GCOMP_ALGO_ALLGATHER, 1u << 20);
+    test_depth_invariant(GCOMP_CODEC_TOPK_Q8, GCOMP_ALGO_SPARSE_RS, 1u << 20);
     test_in_place_q8(100000);
     test_other_types(10000);
     test_split_comms();
