@@ -329,7 +329,9 @@ int main(int argc, char **argv)
                cfg.warmup, cfg.preload ? "compressed rows through MPI_Allreduce (LD_PRELOAD)" : "C API");
         printf("# time: slowest rank; busbw = algbw * 2(P-1)/P; wire: frame bytes sent per rank per call;\n"
                "# speedup: dense time / codec time in this run; err: max |out - exact| / max |exact|\n");
-        if (cfg.split) printf("# enc, net, dec: encode, wire wait and decode per call (slowest rank, gcomp_comm_stats)\n");
+        if (cfg.split)
+            printf("# enc, net, dec per call (slowest rank, gcomp_comm_stats): encoding with error feedback and the\n"
+                   "# residual's snapshot; the rest (waiting for the wire and for peers, agreements); decoding and zeroing\n");
         printf("%12s %-8s %10s %9s %9s %12s %8s %10s %6s", "bytes", "codec", "time(ms)", "algbw", "busbw",
                "wire(B)", "speedup", "err", "same");
         if (cfg.split) printf(" %8s %8s %8s", "enc(ms)", "net(ms)", "dec(ms)");

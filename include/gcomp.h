@@ -209,9 +209,9 @@ typedef struct gcomp_stats {
     uint64_t bytes_sent;        /**< frame bytes this rank sent */
     uint64_t bytes_received;    /**< frame bytes this rank received */
     uint64_t nonfinite;         /**< non-finite elements seen in inputs and partial sums */
-    double time_encode_s;       /**< encoding and error feedback */
-    double time_wire_s;         /**< waiting for the transport */
-    double time_decode_s;       /**< decoding and summing */
+    double time_encode_s;       /**< encoding and error feedback, with the residual's snapshot for undo */
+    double time_wire_s;         /**< the rest: waiting for the transport and for peers, the call and status agreements */
+    double time_decode_s;       /**< decoding and summing, with the zeroing of sparse outputs */
     double time_total_s;        /**< whole calls */
 } gcomp_stats_t;
 

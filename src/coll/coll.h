@@ -93,6 +93,7 @@ typedef struct gcomp_residual_txn {
     int mode;               /* GCOMP_TXN_*: what undoing takes */
     float *snap1, *snap2;   /* snapshot space (the context's scratch) */
     size_t saved1, saved2;  /* prefixes of l1 / l2 saved so far */
+    double t_save;          /* seconds spent copying into the snapshot (counted as encoding) */
 } gcomp_residual_txn_t;
 
 /* Agreement buffers: MPI may still own them after a timeout, so they live apart from the context. */
