@@ -108,11 +108,7 @@ static gcomp_status_t slot_progress(ag_t *e, ag_slot_t *sl, int *prog)
             if (!done) break;
         }
         /* Zeroed only now: with MPI_IN_PLACE this stage's input was being read until it was encoded. */
-        if (r == 0) {
-            double t0 = gcomp_clock_s();
-            memset(call->dst + off, 0, len * sizeof(float));
-            call->t_decode += gcomp_clock_s() - t0;
-        }
+        if (r == 0) gcomp_coll_zero(call, call->dst + off, len);
         gcomp_coll_decode(call, m, r, NULL, off, len, call->dst + off, 1);
         sl->next_in++;
         *prog = 1;

@@ -169,11 +169,7 @@ static void decode_reduced(rsag_t *e, const gcomp_msg_t *m, int owner, size_t of
         gcomp_coll_decode(e->call, m, owner, e->pol->accept, off, len, dst, 0);
         return;
     }
-    if (e->pol->sparse_out) {
-        double t0 = gcomp_clock_s();
-        memset(dst, 0, len * sizeof(float));
-        e->call->t_decode += gcomp_clock_s() - t0;
-    }
+    if (e->pol->sparse_out) gcomp_coll_zero(e->call, dst, len);
     gcomp_coll_decode(e->call, m, owner, e->pol->accept, off, len, dst, e->pol->sparse_out);
 }
 
@@ -260,9 +256,7 @@ static gcomp_status_t slot_start(rsag_t *e, rsag_slot_t *sl, size_t s)
     stage_range(e, s, &soff, &slen);
     chunk_range(slen, e->P, e->rank, &lo, &len);
     if (len > 0) {
-        double t0 = gcomp_clock_s();
-        memset(sl->acc, 0, len * sizeof(float));
-        call->t_decode += gcomp_clock_s() - t0;
+        gcomp_coll_zero(call, sl->acc, len);
         /* Receive capacities are the bounds of the chunk expected: anything longer is refused by MPI. */
         size_t cap = gcomp_coll_bound(&call->params, len);
         int tag = gcomp_coll_tag(call->seq, GCOMP_PHASE_SCATTER, s);

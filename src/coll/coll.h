@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "gcomp.h"
 #include "gcomp_config.h"
@@ -283,6 +284,14 @@ GCOMP_INTERNAL gcomp_algo_t gcomp_algo_choose(const gcomp_codec_params_t *params
 
 /* Stage of the pipeline for a call of n elements (a multiple of 64, frames far below 2 GiB). */
 GCOMP_INTERNAL size_t gcomp_coll_stage_elems(size_t n);
+
+/* Zero n outputs or accumulators, counted as decoding time. */
+static inline void gcomp_coll_zero(gcomp_call_t *call, float *p, size_t n)
+{
+    double t0 = gcomp_clock_s();
+    memset(p, 0, n * sizeof(float));
+    call->t_decode += gcomp_clock_s() - t0;
+}
 
 /* Pipeline slots an algorithm uses for a call of nstages stages: the configured depth, no more
  * than there are stages (and at least one). */
