@@ -291,6 +291,13 @@ GCOMP_HD uint32_t gcomp_cu_pack_word(const uint32_t *idx, uint64_t count, unsign
 }
 
 /* Delta j of a packed stream of len bytes (the caller checked that it lies inside). */
+/* A little-endian u32 at any byte address. Frames put their parts at any offset (the exception list
+ * follows a payload of any length), and a GPU faults on a misaligned 4-byte load. */
+GCOMP_HD uint32_t gcomp_cu_load_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 GCOMP_HD uint32_t gcomp_cu_unpack(const uint8_t *in, uint64_t len, uint64_t j, unsigned width)
 {
     if (width == 0) return 0;

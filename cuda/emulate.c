@@ -51,11 +51,6 @@ static void store_le32(uint8_t *p, uint32_t v)
     for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static uint32_t load_le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static int runs(const gcomp_cu_ctl_t *ctl, uint32_t run_if)
 {
     return (GCOMP_CU_IN(ctl->mode) & run_if) != 0;
@@ -78,7 +73,7 @@ static int emu_none_decode(void *impl, const gcomp_cu_none_t *a)
     (void)impl;
     const uint8_t *in = a->src;
     for (uint64_t i = 0; i < a->n; i++) {
-        float v = gcomp_cu_float(load_le32(in + 4 * i));
+        float v = gcomp_cu_float(gcomp_cu_load_le32(in + 4 * i));
         a->dst[i] = a->accumulate ? GCOMP_CU_ADD(a->dst[i], v) : v;
     }
     return 0;
@@ -123,7 +118,7 @@ static int emu_q8_decode(void *impl, const gcomp_cu_q8_decode_t *a)
         for (int f = 0; f < a->nframes; f++) {
             int8_t q = a->q[f][i];
             if (q == INT8_MIN) a->ctl->bad |= GCOMP_CU_BAD_Q8;
-            float scale = gcomp_cu_float(load_le32(a->scales[f] + 4 * (i / a->bucket[f])));
+            float scale = gcomp_cu_float(gcomp_cu_load_le32(a->scales[f] + 4 * (i / a->bucket[f])));
             float v = gcomp_cu_q8_dequantize(q, scale);
             acc = f == 0 && !a->accumulate ? v : GCOMP_CU_ADD(acc, v);
         }
@@ -161,8 +156,8 @@ static int emu_exc_apply(void *impl, const gcomp_cu_exc_apply_t *a)
         return 0;
     }
     for (uint64_t e = 0; e < a->count; e++) {
-        uint32_t off = load_le32(a->list + 8 * e);
-        float v = gcomp_cu_float(load_le32(a->list + 8 * e + 4));
+        uint32_t off = gcomp_cu_load_le32(a->list + 8 * e);
+        float v = gcomp_cu_float(gcomp_cu_load_le32(a->list + 8 * e + 4));
         a->dst[off] = a->accumulate ? GCOMP_CU_ADD(a->dst[off], v) : v;
     }
     return 0;
@@ -423,9 +418,9 @@ static float decode_value(const gcomp_cu_topk_decode_t *a, uint64_t j, int *bad)
     if (a->kind == GCOMP_CU_VALUES_Q8) {
         int8_t q = (int8_t)a->payload[a->q_off + j];
         if (q == INT8_MIN) *bad = 1;
-        return gcomp_cu_q8_dequantize(q, gcomp_cu_float(load_le32(v + 4 * (j / a->bucket))));
+        return gcomp_cu_q8_dequantize(q, gcomp_cu_float(gcomp_cu_load_le32(v + 4 * (j / a->bucket))));
     }
-    float x = gcomp_cu_float(load_le32(v + 4 * j));
+    float x = gcomp_cu_float(gcomp_cu_load_le32(v + 4 * j));
     if (gcomp_cu_key(x) >= GCOMP_CU_KEY_NONFINITE) *bad = 1;
     return x;
 }

@@ -14,6 +14,7 @@
 
 #include "elem.h"
 #include "kernels.h"
+#include "launch.cuh"
 
 #define Q8_THREADS 256
 
@@ -148,9 +149,11 @@ static void launch_regs(cudaStream_t s, const gcomp_cu_q8_encode_t *a, uint64_t 
 {
     int grid = q8_grid(nb, Q8_THREADS / G);
     switch (a->dtype) {
-    case GCOMP_CU_F16: q8_encode_regs<G, EPL, GCOMP_CU_F16><<<grid, Q8_THREADS, 0, s>>>(*a); break;
-    case GCOMP_CU_BF16: q8_encode_regs<G, EPL, GCOMP_CU_BF16><<<grid, Q8_THREADS, 0, s>>>(*a); break;
-    default: q8_encode_regs<G, EPL, GCOMP_CU_F32><<<grid, Q8_THREADS, 0, s>>>(*a); break;
+    case GCOMP_CU_F16: GCU_LAUNCH(grid, Q8_THREADS, s, q8_encode_regs<G, EPL, GCOMP_CU_F16>)(*a); break;
+    case GCOMP_CU_BF16:
+        GCU_LAUNCH(grid, Q8_THREADS, s, q8_encode_regs<G, EPL, GCOMP_CU_BF16>)(*a);
+        break;
+    default: GCU_LAUNCH(grid, Q8_THREADS, s, q8_encode_regs<G, EPL, GCOMP_CU_F32>)(*a); break;
     }
 }
 
@@ -173,9 +176,9 @@ extern "C" int gcomp_cu_launch_q8_encode(void *stream, const gcomp_cu_q8_encode_
     else {
         int grid = (int)(nb < 65535 * 8 ? nb : 65535 * 8);
         switch (a->dtype) {
-        case GCOMP_CU_F16: q8_encode_block<GCOMP_CU_F16><<<grid, Q8_THREADS, 0, s>>>(*a); break;
-        case GCOMP_CU_BF16: q8_encode_block<GCOMP_CU_BF16><<<grid, Q8_THREADS, 0, s>>>(*a); break;
-        default: q8_encode_block<GCOMP_CU_F32><<<grid, Q8_THREADS, 0, s>>>(*a); break;
+        case GCOMP_CU_F16: GCU_LAUNCH(grid, Q8_THREADS, s, q8_encode_block<GCOMP_CU_F16>)(*a); break;
+        case GCOMP_CU_BF16: GCU_LAUNCH(grid, Q8_THREADS, s, q8_encode_block<GCOMP_CU_BF16>)(*a); break;
+        default: GCU_LAUNCH(grid, Q8_THREADS, s, q8_encode_block<GCOMP_CU_F32>)(*a); break;
         }
     }
     return (int)cudaGetLastError();
@@ -221,7 +224,7 @@ static int grid_for(uint64_t n, int per_thread)
 extern "C" int gcomp_cu_launch_q8_decode(void *stream, const gcomp_cu_q8_decode_t *a)
 {
     if (a->n == 0) return 0;
-    q8_decode_kernel<<<grid_for(a->n, 4), Q8_THREADS, 0, (cudaStream_t)stream>>>(*a);
+    GCU_LAUNCH(grid_for(a->n, 4), Q8_THREADS, (cudaStream_t)stream, q8_decode_kernel)(*a);
     return (int)cudaGetLastError();
 }
 
@@ -243,9 +246,9 @@ extern "C" int gcomp_cu_launch_none_encode(void *stream, const gcomp_cu_none_t *
     cudaStream_t s = (cudaStream_t)stream;
     int grid = grid_for(a->n, 1);
     switch (a->dtype) {
-    case GCOMP_CU_F16: none_encode_kernel<GCOMP_CU_F16><<<grid, Q8_THREADS, 0, s>>>(*a); break;
-    case GCOMP_CU_BF16: none_encode_kernel<GCOMP_CU_BF16><<<grid, Q8_THREADS, 0, s>>>(*a); break;
-    default: none_encode_kernel<GCOMP_CU_F32><<<grid, Q8_THREADS, 0, s>>>(*a); break;
+    case GCOMP_CU_F16: GCU_LAUNCH(grid, Q8_THREADS, s, none_encode_kernel<GCOMP_CU_F16>)(*a); break;
+    case GCOMP_CU_BF16: GCU_LAUNCH(grid, Q8_THREADS, s, none_encode_kernel<GCOMP_CU_BF16>)(*a); break;
+    default: GCU_LAUNCH(grid, Q8_THREADS, s, none_encode_kernel<GCOMP_CU_F32>)(*a); break;
     }
     return (int)cudaGetLastError();
 }
@@ -261,7 +264,7 @@ __global__ void __launch_bounds__(Q8_THREADS) none_decode_kernel(gcomp_cu_none_t
 extern "C" int gcomp_cu_launch_none_decode(void *stream, const gcomp_cu_none_t *a)
 {
     if (a->n == 0) return 0;
-    none_decode_kernel<<<grid_for(a->n, 1), Q8_THREADS, 0, (cudaStream_t)stream>>>(*a);
+    GCU_LAUNCH(grid_for(a->n, 1), Q8_THREADS, (cudaStream_t)stream, none_decode_kernel)(*a);
     return (int)cudaGetLastError();
 }
 
@@ -279,6 +282,6 @@ __global__ void __launch_bounds__(Q8_THREADS) convert_kernel(gcomp_cu_convert_t 
 extern "C" int gcomp_cu_launch_convert(void *stream, const gcomp_cu_convert_t *a)
 {
     if (a->n == 0) return 0;
-    convert_kernel<<<grid_for(a->n, 1), Q8_THREADS, 0, (cudaStream_t)stream>>>(*a);
+    GCU_LAUNCH(grid_for(a->n, 1), Q8_THREADS, (cudaStream_t)stream, convert_kernel)(*a);
     return (int)cudaGetLastError();
 }

@@ -17,6 +17,7 @@
 
 #include "elem.h"
 #include "kernels.h"
+#include "launch.cuh"
 #include "scan.cuh"
 
 #define KEY_NONE 0xffffffffu
@@ -108,7 +109,7 @@ __global__ void __launch_bounds__(256) sample_kernel(gcomp_cu_topk_sample_t a)
 extern "C" int gcomp_cu_launch_topk_sample(void *stream, const gcomp_cu_topk_sample_t *a)
 {
     if (a->s == 0) return 0;
-    sample_kernel<<<grid_stride_blocks(a->s), 256, 0, (cudaStream_t)stream>>>(*a);
+    GCU_LAUNCH(grid_stride_blocks(a->s), 256, (cudaStream_t)stream, sample_kernel)(*a);
     return (int)cudaGetLastError();
 }
 
@@ -150,7 +151,7 @@ __global__ void __launch_bounds__(256) prep_kernel(gcomp_cu_topk_prep_t a)
 extern "C" int gcomp_cu_launch_topk_prep(void *stream, const gcomp_cu_topk_prep_t *a)
 {
     if (a->n == 0) return 0;
-    prep_kernel<<<grid_stride_blocks(a->n), 256, 0, (cudaStream_t)stream>>>(*a);
+    GCU_LAUNCH(grid_stride_blocks(a->n), 256, (cudaStream_t)stream, prep_kernel)(*a);
     return (int)cudaGetLastError();
 }
 
@@ -183,7 +184,7 @@ __global__ void __launch_bounds__(256) hist_kernel(gcomp_cu_topk_hist_t a)
 extern "C" int gcomp_cu_launch_topk_hist(void *stream, const gcomp_cu_topk_hist_t *a)
 {
     if (a->src.n == 0) return 0;
-    hist_kernel<<<grid_stride_blocks(a->src.n), 256, 0, (cudaStream_t)stream>>>(*a);
+    GCU_LAUNCH(grid_stride_blocks(a->src.n), 256, (cudaStream_t)stream, hist_kernel)(*a);
     return (int)cudaGetLastError();
 }
 
@@ -277,7 +278,7 @@ __global__ void __launch_bounds__(1024) pick_kernel(gcomp_cu_topk_pick_t a)
 
 extern "C" int gcomp_cu_launch_topk_pick(void *stream, const gcomp_cu_topk_pick_t *a)
 {
-    pick_kernel<<<1, 1024, 0, (cudaStream_t)stream>>>(*a);
+    GCU_LAUNCH(1, 1024, (cudaStream_t)stream, pick_kernel)(*a);
     return (int)cudaGetLastError();
 }
 
@@ -300,7 +301,7 @@ __global__ void decide_kernel(gcomp_cu_topk_decide_t a)
 
 extern "C" int gcomp_cu_launch_topk_decide(void *stream, const gcomp_cu_topk_decide_t *a)
 {
-    decide_kernel<<<1, 1, 0, (cudaStream_t)stream>>>(*a);
+    GCU_LAUNCH(1, 1, (cudaStream_t)stream, decide_kernel)(*a);
     return (int)cudaGetLastError();
 }
 
@@ -424,8 +425,8 @@ extern "C" int gcomp_cu_launch_topk_compact(void *stream, const gcomp_cu_topk_co
     int e = gcu_reset_tiles(s, a->ctl, a->status, a->src.n);
     if (e) return e;
     int grid = gcu_persistent_blocks((a->src.n + GCOMP_CU_TILE - 1) / GCOMP_CU_TILE);
-    if (a->op == GCOMP_CU_COMPACT_PASS) pass_kernel<<<grid, GCU_BLOCK, 0, s>>>(*a);
-    else select_kernel<<<grid, GCU_BLOCK, 0, s>>>(*a);
+    if (a->op == GCOMP_CU_COMPACT_PASS) GCU_LAUNCH(grid, GCU_BLOCK, s, pass_kernel)(*a);
+    else GCU_LAUNCH(grid, GCU_BLOCK, s, select_kernel)(*a);
     return (int)cudaGetLastError();
 }
 
@@ -474,7 +475,8 @@ extern "C" int gcomp_cu_launch_exc_collect(void *stream, const gcomp_cu_exc_coll
     cudaStream_t s = (cudaStream_t)stream;
     int e = gcu_reset_tiles(s, a->ctl, a->status, a->n);
     if (e) return e;
-    exc_collect_kernel<<<gcu_persistent_blocks((a->n + GCOMP_CU_TILE - 1) / GCOMP_CU_TILE), GCU_BLOCK, 0, s>>>(*a);
+    int grid = gcu_persistent_blocks((a->n + GCOMP_CU_TILE - 1) / GCOMP_CU_TILE);
+    GCU_LAUNCH(grid, GCU_BLOCK, s, exc_collect_kernel)(*a);
     return (int)cudaGetLastError();
 }
 
@@ -489,9 +491,9 @@ __global__ void __launch_bounds__(256) exc_apply_kernel(gcomp_cu_exc_apply_t a)
         return;
     }
     for (uint64_t e = t; e < a.count; e += stride) {
-        const uint32_t *entry = (const uint32_t *)(a.list + 8 * e);
-        float v = gcomp_cu_float(entry[1]);
-        float *d = a.dst + entry[0];
+        const uint8_t *entry = a.list + 8 * e; /* at any byte offset: after the codec payload */
+        float v = gcomp_cu_float(gcomp_cu_load_le32(entry + 4));
+        float *d = a.dst + gcomp_cu_load_le32(entry);
         *d = a.accumulate ? GCOMP_CU_ADD(*d, v) : v;
     }
 }
@@ -500,7 +502,7 @@ extern "C" int gcomp_cu_launch_exc_apply(void *stream, const gcomp_cu_exc_apply_
 {
     uint64_t work = a->overflow ? a->n : a->count;
     if (work == 0) return 0;
-    exc_apply_kernel<<<grid_stride_blocks(work), 256, 0, (cudaStream_t)stream>>>(*a);
+    GCU_LAUNCH(grid_stride_blocks(work), 256, (cudaStream_t)stream, exc_apply_kernel)(*a);
     return (int)cudaGetLastError();
 }
 
@@ -602,12 +604,12 @@ extern "C" int gcomp_cu_launch_topk_payload(void *stream, const gcomp_cu_topk_pa
     cudaStream_t s = (cudaStream_t)stream;
     /* The kept count is on the device: grids cover the most any selection keeps. */
     int grid = gcu_persistent_blocks(1u << 20);
-    or_kernel<<<grid, 256, 0, s>>>(*a);
-    write_kernel<<<grid, 256, 0, s>>>(*a);
+    GCU_LAUNCH(grid, 256, s, or_kernel)(*a);
+    GCU_LAUNCH(grid, 256, s, write_kernel)(*a);
     if (a->kind == GCOMP_CU_VALUES_Q8) {
         int G = 1;
         while (G < 32 && (uint32_t)G < a->bucket) G <<= 1;
-        q8_values_kernel<<<grid, 256, 0, s>>>(*a, G);
+        GCU_LAUNCH(grid, 256, s, q8_values_kernel)(*a, G);
     }
     return (int)cudaGetLastError();
 }
@@ -625,12 +627,9 @@ static __device__ __forceinline__ float decoded_value(const gcomp_cu_topk_decode
     if (a.kind == GCOMP_CU_VALUES_Q8) {
         int8_t q = (int8_t)a.payload[a.q_off + j];
         *bad = q == INT8_MIN;
-        const uint8_t *sp = v + 4 * (j / a.bucket);
-        uint32_t sb = (uint32_t)sp[0] | (uint32_t)sp[1] << 8 | (uint32_t)sp[2] << 16 | (uint32_t)sp[3] << 24;
-        return gcomp_cu_q8_dequantize(q, gcomp_cu_float(sb));
+        return gcomp_cu_q8_dequantize(q, gcomp_cu_float(gcomp_cu_load_le32(v + 4 * (j / a.bucket))));
     }
-    const uint8_t *p = v + 4 * j;
-    float x = gcomp_cu_float((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+    float x = gcomp_cu_float(gcomp_cu_load_le32(v + 4 * j));
     *bad = gcomp_cu_key(x) >= GCOMP_CU_KEY_NONFINITE;
     return x;
 }
@@ -723,9 +722,11 @@ extern "C" int gcomp_cu_launch_topk_decode(void *stream, const gcomp_cu_topk_dec
     if (a->k > 0) {
         int e = gcu_reset_tiles(s, a->ctl, a->status, a->k);
         if (e) return e;
-        decode_scan_kernel<<<gcu_persistent_blocks((a->k + GCOMP_CU_TILE - 1) / GCOMP_CU_TILE), GCU_BLOCK, 0, s>>>(*a);
+        int grid = gcu_persistent_blocks((a->k + GCOMP_CU_TILE - 1) / GCOMP_CU_TILE);
+        GCU_LAUNCH(grid, GCU_BLOCK, s, decode_scan_kernel)(*a);
     }
-    if (!a->accumulate && a->n > 0) decode_zero_kernel<<<grid_stride_blocks(a->n), 256, 0, s>>>(*a);
-    if (a->k > 0) decode_scatter_kernel<<<grid_stride_blocks(a->k), 256, 0, s>>>(*a);
+    if (!a->accumulate && a->n > 0)
+        GCU_LAUNCH(grid_stride_blocks(a->n), 256, s, decode_zero_kernel)(*a);
+    if (a->k > 0) GCU_LAUNCH(grid_stride_blocks(a->k), 256, s, decode_scatter_kernel)(*a);
     return (int)cudaGetLastError();
 }

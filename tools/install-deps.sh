@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(mpich libmpich-dev libzstd-dev libxxhash-dev libibverbs-dev meson ninja-build pkg-config
-          gcc python3 valgrind clang libclang-rt-14-dev
+          gcc g++ python3 valgrind clang libclang-rt-14-dev
           # the C trainer of examples/ and its slow-suite test (tests/train)
           zlib1g-dev dataset-fashion-mnist
           # the second MPI build (tests/run.sh stage openmpi) and the PyTorch trainer on it; installing

@@ -18,6 +18,9 @@
 #include "ctx.h"
 #include "elem.h"
 #include "gcomp_cuda.h"
+#ifdef GCOMP_TEST_SIMT
+#include "simt.h"
+#endif
 
 static gcomp_cuda_ctx_t *ctx;
 static gcomp_scratch_t scratch;
@@ -411,6 +414,9 @@ int main(void)
 #ifdef GCOMP_TEST_EMULATED
     gcomp_status_t st = gcomp_cuda_ctx_create_emulated(&ctx);
     REQUIRE(st == GCOMP_OK, "emulated context");
+#ifdef GCOMP_TEST_SIMT
+    ctx->be = gcomp_cu_backend_simt(); /* the kernels themselves, each CUDA thread a fiber */
+#endif
 #else
     const char *why = NULL;
     if (!gcomp_cuda_available(&why)) check_skip(why);
@@ -445,7 +451,10 @@ int main(void)
     CHECK(mode_seen[5] && mode_seen[6] && mode_seen[7], "an exact top-k path was not exercised");
     gcomp_cuda_ctx_destroy(ctx);
     gcomp_scratch_free(&scratch);
-#ifdef GCOMP_TEST_EMULATED
+#if defined(GCOMP_TEST_SIMT)
+    gcomp_simt_report(stdout);
+    return check_finish("test_cuda_frames (kernels on the SIMT emulator)");
+#elif defined(GCOMP_TEST_EMULATED)
     return check_finish("test_cuda_frames (emulated kernels)");
 #else
     return check_finish("test_cuda_frames (GPU)");
