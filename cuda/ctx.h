@@ -5,6 +5,8 @@
 #ifndef GCOMP_CUDA_CTX_H
 #define GCOMP_CUDA_CTX_H
 
+#include <pthread.h>
+
 #include "gcomp_cuda.h"
 #include "kernels.h"
 
@@ -23,6 +25,7 @@ enum {
 };
 
 struct gcomp_cuda_ctx {
+    pthread_mutex_t lock;       /* held between enter and leave (recursive): one caller at a time */
     const gcomp_cu_backend_t *be;
     void *stream;               /* cudaStream_t, NULL when emulated */
     int device;                 /* -1 when emulated */
@@ -37,7 +40,8 @@ struct gcomp_cuda_ctx {
 /* Make buffer `which` hold at least `bytes`; GCOMP_ERR_NOMEM (logged) on failure. */
 GCOMP_INTERNAL gcomp_status_t gcomp_cuda_ctx_reserve(gcomp_cuda_ctx_t *ctx, int which, size_t bytes, void **p);
 
-/* Make the context's device current for this thread (*prev: the one to restore), and back. */
+/* Take the context for this thread and make its device current (*prev: the one to restore); leave
+ * gives both back. Every use of a context happens between the two. */
 GCOMP_INTERNAL gcomp_status_t gcomp_cuda_ctx_enter(gcomp_cuda_ctx_t *ctx, int *prev);
 GCOMP_INTERNAL void gcomp_cuda_ctx_leave(gcomp_cuda_ctx_t *ctx, int prev);
 

@@ -111,6 +111,25 @@ GCOMP_INTERNAL gcomp_status_t gcomp_cuda_malloc(gcomp_cuda_ctx_t *ctx, void **pt
 GCOMP_INTERNAL void gcomp_cuda_free(gcomp_cuda_ctx_t *ctx, void *ptr);
 GCOMP_INTERNAL gcomp_status_t gcomp_cuda_memcpy(gcomp_cuda_ctx_t *ctx, void *dst, const void *src, size_t bytes);
 
+/** Set @p bytes of context memory to @p value (synchronous). */
+GCOMP_INTERNAL gcomp_status_t gcomp_cuda_memset(gcomp_cuda_ctx_t *ctx, void *p, int value, size_t bytes);
+
+/**
+ * The context the collectives use for buffers on @p device: made at first use, kept for the life of
+ * the process (residuals in device memory may outlive any communicator). Its calls are serialised by
+ * its lock, so threads may share it.
+ */
+GCOMP_INTERNAL gcomp_status_t gcomp_cuda_ctx_of_device(int device, gcomp_cuda_ctx_t **ctx_p);
+
+/**
+ * For tests on machines without a GPU: from now on "device 0" is host memory run by @p be (the host
+ * emulation, or the SIMT emulator of the real kernels), gcomp_cuda_available() answers 1, and memory
+ * from gcomp_cuda_malloc() on an emulated context is classified as GCOMP_MEM_DEVICE of device 0. Call
+ * it before any CUDA use in the process.
+ */
+struct gcomp_cu_backend;
+GCOMP_INTERNAL void gcomp_cuda_emulate_devices(const struct gcomp_cu_backend *be);
+
 /** Page-locked host memory (plain memory when CUDA is not available); free accepts NULL. */
 GCOMP_INTERNAL void *gcomp_cuda_host_alloc(size_t bytes);
 GCOMP_INTERNAL void gcomp_cuda_host_free(void *ptr);

@@ -71,8 +71,66 @@ static void probe(void)
     gcomp_info("cuda: %s; device buffers are not supported in this process", probe_why);
 }
 
+/* ---- emulated devices (tests) -------------------------------------------------------------------- */
+
+/* With gcomp_cuda_emulate_devices(), device 0 is host memory run by an emulated backend, and memory
+ * from gcomp_cuda_malloc on an emulated context is classified as that device's: the collectives then
+ * take their device path on a machine without a GPU. Allocations are kept in a small list. */
+static struct {
+    const gcomp_cu_backend_t *be;
+    pthread_mutex_t lock;
+    struct range {
+        uintptr_t lo, hi;
+    } *r;
+    size_t n, cap;
+} emu_dev = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+void gcomp_cuda_emulate_devices(const gcomp_cu_backend_t *be)
+{
+    emu_dev.be = be;
+}
+
+static void emu_track(void *p, size_t bytes)
+{
+    pthread_mutex_lock(&emu_dev.lock);
+    if (emu_dev.n == emu_dev.cap) {
+        size_t cap = emu_dev.cap ? 2 * emu_dev.cap : 64;
+        struct range *r = realloc(emu_dev.r, cap * sizeof(*r));
+        if (r == NULL) {
+            pthread_mutex_unlock(&emu_dev.lock);
+            return; /* untracked: it is then host memory, which it is */
+        }
+        emu_dev.r = r;
+        emu_dev.cap = cap;
+    }
+    emu_dev.r[emu_dev.n++] = (struct range){(uintptr_t)p, (uintptr_t)p + (bytes ? bytes : 1)};
+    pthread_mutex_unlock(&emu_dev.lock);
+}
+
+static void emu_untrack(void *p)
+{
+    pthread_mutex_lock(&emu_dev.lock);
+    for (size_t i = 0; i < emu_dev.n; i++)
+        if (emu_dev.r[i].lo == (uintptr_t)p) {
+            emu_dev.r[i] = emu_dev.r[--emu_dev.n];
+            break;
+        }
+    pthread_mutex_unlock(&emu_dev.lock);
+}
+
+static int emu_owns(const void *p)
+{
+    int found = 0;
+    pthread_mutex_lock(&emu_dev.lock);
+    for (size_t i = 0; i < emu_dev.n && !found; i++)
+        found = (uintptr_t)p >= emu_dev.r[i].lo && (uintptr_t)p < emu_dev.r[i].hi;
+    pthread_mutex_unlock(&emu_dev.lock);
+    return found;
+}
+
 int gcomp_cuda_available(const char **why_p)
 {
+    if (emu_dev.be != NULL) return 1;
     pthread_once(&probe_once, probe);
     if (!probe_ok && why_p != NULL) *why_p = probe_why;
     return probe_ok;
@@ -80,6 +138,11 @@ int gcomp_cuda_available(const char **why_p)
 
 gcomp_mem_kind_t gcomp_cuda_classify(const void *ptr, int *device_p)
 {
+    if (emu_dev.be != NULL) {
+        if (ptr == NULL || !emu_owns(ptr)) return GCOMP_MEM_HOST;
+        if (device_p != NULL) *device_p = 0;
+        return GCOMP_MEM_DEVICE;
+    }
     if (ptr == NULL || !gcomp_cuda_available(NULL)) return GCOMP_MEM_HOST;
     struct cudaPointerAttributes attr;
     if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
@@ -150,6 +213,16 @@ static const gcomp_cu_backend_t gcomp_cu_backend_gpu = {
 
 /* ---- contexts --------------------------------------------------------------------------------- */
 
+static int lock_init(gcomp_cuda_ctx_t *ctx)
+{
+    pthread_mutexattr_t a;
+    if (pthread_mutexattr_init(&a) != 0) return -1;
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    int rc = pthread_mutex_init(&ctx->lock, &a);
+    pthread_mutexattr_destroy(&a);
+    return rc;
+}
+
 gcomp_status_t gcomp_cuda_ctx_error(const gcomp_cuda_ctx_t *ctx, int err, const char *what)
 {
     if (ctx->device < 0) {
@@ -171,6 +244,10 @@ gcomp_status_t gcomp_cuda_ctx_create(int device, gcomp_cuda_ctx_t **ctx_p)
     GCOMP_CUDA_CHECK(cudaGetDevice(&prev));
     gcomp_cuda_ctx_t *ctx = calloc(1, sizeof(*ctx));
     if (ctx == NULL) return GCOMP_ERR_NOMEM;
+    if (lock_init(ctx) != 0) {
+        free(ctx);
+        return GCOMP_ERR_NOMEM;
+    }
     ctx->be = &gcomp_cu_backend_gpu;
     ctx->device = device;
     cudaStream_t stream;
@@ -199,6 +276,7 @@ err_stream:
 err_restore:
     (void)cudaSetDevice(prev);
 err_free:
+    pthread_mutex_destroy(&ctx->lock);
     free(ctx);
     return st;
 }
@@ -211,7 +289,7 @@ gcomp_status_t gcomp_cuda_ctx_create_emulated(gcomp_cuda_ctx_t **ctx_p)
     ctx->device = -1;
     ctx->ctl = calloc(1, sizeof(gcomp_cu_ctl_t));
     ctx->ctl_host = calloc(1, sizeof(gcomp_cu_ctl_t));
-    if (ctx->ctl == NULL || ctx->ctl_host == NULL) {
+    if (ctx->ctl == NULL || ctx->ctl_host == NULL || lock_init(ctx) != 0) {
         free(ctx->ctl);
         free(ctx->ctl_host);
         free(ctx);
@@ -240,6 +318,7 @@ void gcomp_cuda_ctx_destroy(gcomp_cuda_ctx_t *ctx)
         free(ctx->ctl);
     }
     if (entered) gcomp_cuda_ctx_leave(ctx, prev);
+    pthread_mutex_destroy(&ctx->lock);
     free(ctx);
 }
 
@@ -250,15 +329,22 @@ int gcomp_cuda_ctx_is_gpu(const gcomp_cuda_ctx_t *ctx)
 
 gcomp_status_t gcomp_cuda_ctx_enter(gcomp_cuda_ctx_t *ctx, int *prev)
 {
+    pthread_mutex_lock(&ctx->lock);
+    *prev = -1;
     if (ctx->device < 0) return GCOMP_OK;
-    GCOMP_CUDA_CHECK(cudaGetDevice(prev));
-    if (*prev != ctx->device) GCOMP_CUDA_CHECK(cudaSetDevice(ctx->device));
+    cudaError_t e = cudaGetDevice(prev);
+    if (e == cudaSuccess && *prev != ctx->device) e = cudaSetDevice(ctx->device);
+    if (e != cudaSuccess) {
+        pthread_mutex_unlock(&ctx->lock);
+        return gcomp_cuda_status(e, "selecting the context's device");
+    }
     return GCOMP_OK;
 }
 
 void gcomp_cuda_ctx_leave(gcomp_cuda_ctx_t *ctx, int prev)
 {
-    if (ctx->device >= 0 && prev != ctx->device) (void)cudaSetDevice(prev);
+    if (ctx->device >= 0 && prev >= 0 && prev != ctx->device) (void)cudaSetDevice(prev);
+    pthread_mutex_unlock(&ctx->lock);
 }
 
 gcomp_status_t gcomp_cuda_ctx_reserve(gcomp_cuda_ctx_t *ctx, int which, size_t bytes, void **p)
@@ -317,6 +403,7 @@ gcomp_status_t gcomp_cuda_malloc(gcomp_cuda_ctx_t *ctx, void **ptr_p, size_t byt
     int err = ctx->be->alloc(ctx->stream, &p, bytes);
     gcomp_cuda_ctx_leave(ctx, prev);
     if (err != 0) return gcomp_cuda_ctx_error(ctx, err, "memory allocation");
+    if (ctx->device < 0 && emu_dev.be != NULL) emu_track(p, bytes);
     *ptr_p = p;
     return GCOMP_OK;
 }
@@ -326,6 +413,7 @@ void gcomp_cuda_free(gcomp_cuda_ctx_t *ctx, void *ptr)
     if (ptr == NULL) return;
     int prev = 0;
     if (gcomp_cuda_ctx_enter(ctx, &prev) != GCOMP_OK) return;
+    if (ctx->device < 0 && emu_dev.be != NULL) emu_untrack(ptr);
     ctx->be->free(ctx->stream, ptr);
     gcomp_cuda_ctx_leave(ctx, prev);
 }
@@ -338,6 +426,44 @@ gcomp_status_t gcomp_cuda_memcpy(gcomp_cuda_ctx_t *ctx, void *dst, const void *s
     if (err == 0) err = ctx->be->sync(ctx->stream);
     gcomp_cuda_ctx_leave(ctx, prev);
     return err ? gcomp_cuda_ctx_error(ctx, err, "memory copy") : GCOMP_OK;
+}
+
+gcomp_status_t gcomp_cuda_memset(gcomp_cuda_ctx_t *ctx, void *p, int value, size_t bytes)
+{
+    if (bytes == 0) return GCOMP_OK;
+    int prev = 0;
+    GCOMP_CHECK(gcomp_cuda_ctx_enter(ctx, &prev));
+    int err = ctx->be->memset(ctx->stream, p, value, bytes);
+    if (err == 0) err = ctx->be->sync(ctx->stream);
+    gcomp_cuda_ctx_leave(ctx, prev);
+    return err ? gcomp_cuda_ctx_error(ctx, err, "memory set") : GCOMP_OK;
+}
+
+/* ---- one context per device, for the collectives ----------------------------------------------- */
+
+#define GCOMP_CUDA_MAX_DEVICES 64
+static pthread_mutex_t devices_lock = PTHREAD_MUTEX_INITIALIZER;
+static gcomp_cuda_ctx_t *devices[GCOMP_CUDA_MAX_DEVICES];
+
+gcomp_status_t gcomp_cuda_ctx_of_device(int device, gcomp_cuda_ctx_t **ctx_p)
+{
+    if (device < 0 || device >= GCOMP_CUDA_MAX_DEVICES) {
+        gcomp_warn("device %d is beyond the %d gcomp handles", device, GCOMP_CUDA_MAX_DEVICES);
+        return GCOMP_ERR_UNSUPPORTED;
+    }
+    gcomp_status_t st = GCOMP_OK;
+    pthread_mutex_lock(&devices_lock);
+    if (devices[device] == NULL) {
+        if (emu_dev.be != NULL) {
+            st = gcomp_cuda_ctx_create_emulated(&devices[device]);
+            if (st == GCOMP_OK) devices[device]->be = emu_dev.be;
+        } else {
+            st = gcomp_cuda_ctx_create(device, &devices[device]);
+        }
+    }
+    if (st == GCOMP_OK) *ctx_p = devices[device];
+    pthread_mutex_unlock(&devices_lock);
+    return st;
 }
 
 gcomp_status_t gcomp_cuda_time_copy(gcomp_cuda_ctx_t *ctx, void *dst, const void *src, size_t bytes, double *ms_p)
@@ -364,7 +490,7 @@ void *gcomp_cuda_host_alloc(size_t bytes)
 {
     uint8_t *p = NULL;
     uint32_t tag = HOST_TAG_PLAIN;
-    if (gcomp_cuda_available(NULL)) {
+    if (emu_dev.be == NULL && gcomp_cuda_available(NULL)) {
         if (cudaMallocHost((void **)&p, bytes + HOST_HEAD) == cudaSuccess) tag = HOST_TAG_PINNED;
         else (void)cudaGetLastError(), p = NULL;
     }

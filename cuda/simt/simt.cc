@@ -2,10 +2,10 @@
  * The SIMT emulator's runtime (cuda_runtime.h says what it is for): fibers, the per-block scheduler,
  * warp collectives, barriers, and the host threads that run blocks side by side.
  *
- * A launch hands blocks out from a counter to GCOMP_SIMT_WORKERS host threads (default 3). A host
- * thread runs one block at a time: blockDim.x fibers on their own stacks, each a CUDA thread. The
- * scheduler resumes every runnable fiber in turn (in an order shuffled by GCOMP_SIMT_SEED, default 1;
- * 0 keeps thread order); a fiber runs until it reaches a collective it has to wait at, or returns.
+ * A launch hands blocks out from a counter to GCOMP_TEST_SIMT_WORKERS host threads (default 3). A
+ * host thread runs one block at a time: blockDim.x fibers on their own stacks, each a CUDA thread.
+ * The scheduler resumes every runnable fiber in turn (in an order shuffled by GCOMP_TEST_SIMT_SEED,
+ * default 1; 0 keeps thread order); a fiber runs until it reaches a collective it has to wait at, or returns.
  * A warp collective completes when all 32 lanes have reached one of the same kind; a barrier when
  * every thread of the block has. When no fiber can run and some have not returned, the kernel is
  * wrong (some thread skipped a collective the others wait at): the emulator prints who waits where
@@ -493,8 +493,8 @@ void run(const launch_t &l)
     }
     static unsigned nworkers, seed;
     if (nworkers == 0) {
-        seed = env_unsigned("GCOMP_SIMT_SEED", 1, 0, 0xffffffffu);
-        nworkers = env_unsigned("GCOMP_SIMT_WORKERS", 3, 1, MAX_WORKERS);
+        seed = env_unsigned("GCOMP_TEST_SIMT_SEED", 1, 0, 0xffffffffu);
+        nworkers = env_unsigned("GCOMP_TEST_SIMT_WORKERS", 3, 1, MAX_WORKERS);
     }
     stats.launches++;
     job_t job = {&l, 0, seed};
@@ -540,7 +540,9 @@ cudaError_t cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int dev
 {
     (void)device;
     /* Few "SMs": the persistent grids of the scans then have several tiles per block. */
-    *value = attr == cudaDevAttrMultiProcessorCount ? (int)gcomp_simt::env_unsigned("GCOMP_SIMT_SMS", 2, 1, 1024) : 0;
+    *value = attr == cudaDevAttrMultiProcessorCount
+                 ? (int)gcomp_simt::env_unsigned("GCOMP_TEST_SIMT_SMS", 2, 1, 1024)
+                 : 0;
     return cudaSuccess;
 }
 

@@ -148,7 +148,7 @@ static gcomp_status_t prepare(gcomp_call_t *call, const void *sendbuf, void *rec
     size_t l2_len;
     GCOMP_CHECK(prepare_algo(call, &l2_len));
     const void *in = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;
-    if (call->dtype == GCOMP_DTYPE_FP32) {
+    if (call->dtype == GCOMP_DTYPE_FP32) { /* also every call on device buffers (device.c) */
         call->src = in;
         call->dst = recvbuf;
     } else {
@@ -163,6 +163,7 @@ static gcomp_status_t prepare(gcomp_call_t *call, const void *sendbuf, void *rec
             .size = ctx->size,
             .rank = ctx->rank,
             .algo = call->algo,
+            .space = call->space,
             .stage_elems = call->stage_elems,
         };
         GCOMP_CHECK(gcomp_residual_begin(ctx, residual, &key, l2_len, &call->txn));
@@ -229,10 +230,18 @@ gcomp_status_t gcomp_allreduce_algo(gcomp_comm_t *ctx, const void *sendbuf, void
     call.seq = ctx->seq++;
     call.stage_elems = gcomp_coll_stage_elems(count);
     call.depth = gcomp_config()->pipeline_depth;
+    /* Device buffers are never touched from the host: an unsupported case is this rank's error. */
+    gcomp_status_t local = gcomp_coll_device_attach(&call, sendbuf, recvbuf);
     call.algo = gcomp_algo_choose(&call.params, count, ctx->size, call.stage_elems, algo);
+    if (call.dev != NULL && call.algo == GCOMP_ALGO_SPARSE_RS) {
+        /* Its owners size their frames by reading the sums on the host; device calls all-gather. */
+        if (algo == GCOMP_ALGO_SPARSE_RS)
+            gcomp_info("GCOMP_ALGO=sparse-rs does not take device buffers: all-gather instead");
+        call.algo = GCOMP_ALGO_ALLGATHER;
+    }
     ctx->last_algo = call.algo;
 
-    gcomp_status_t local = prepare(&call, sendbuf, recvbuf, residual);
+    if (local == GCOMP_OK) local = prepare(&call, sendbuf, recvbuf, residual);
     gcomp_status_t agreed, st = gcomp_coll_agree_call(&call, local, &agreed);
     if (st != GCOMP_OK) {
         st = fail_hard(&call, st, "the call agreement");

@@ -102,7 +102,7 @@ gcomp_status_t gcomp_rsag_prepare(gcomp_call_t *call, const gcomp_rsag_policy_t 
     size_t D = (size_t)e.nslots;
     GCOMP_CHECK(gcomp_scratch_reserve(&ctx->frames, D * slot_frame_bytes(&e)));
     GCOMP_CHECK(gcomp_scratch_reserve(&ctx->msgs, D * 4 * (size_t)e.P * sizeof(gcomp_msg_t)));
-    GCOMP_CHECK(gcomp_scratch_reserve(&ctx->work, D * GCOMP_ALIGN_UP(e.lmax, (size_t)16) * sizeof(float)));
+    GCOMP_CHECK(gcomp_coll_work_reserve(call, D * GCOMP_ALIGN_UP(e.lmax, (size_t)16)));
     *l2_len_p = l2_length(&e);
     return GCOMP_OK;
 }
@@ -113,7 +113,7 @@ static void carve(rsag_t *e)
     int P = e->P;
     uint8_t *fp = ctx->frames.ptr;
     gcomp_msg_t *mp = ctx->msgs.ptr;
-    float *wp = ctx->work.ptr;
+    float *wp = gcomp_coll_work(e->call);
     size_t D = (size_t)e->nslots;
     memset(mp, 0, D * 4 * (size_t)P * sizeof(*mp));
     e->call->all_msgs = mp;

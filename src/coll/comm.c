@@ -146,6 +146,8 @@ void gcomp_comm_destroy(gcomp_comm_t *ctx)
     gcomp_scratch_free(&ctx->conv);
     gcomp_scratch_free(&ctx->snap);
     gcomp_scratch_free(&ctx->codec);
+    gcomp_spacebuf_free(&ctx->dwork);
+    gcomp_spacebuf_free(&ctx->dsnap);
     free(ctx);
 }
 

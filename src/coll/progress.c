@@ -118,8 +118,7 @@ void gcomp_coll_encode(gcomp_call_t *call, const gcomp_codec_params_t *params, s
     };
     gcomp_frame_info_t info;
     double t0 = gcomp_clock_s();
-    gcomp_status_t st = gcomp_frame_encode_ex(params, &where, src, residual, m->buf, m->cap, call->isa,
-                                              &ctx->codec, &info);
+    gcomp_status_t st = gcomp_coll_frame_encode(call, params, &where, src, residual, m, &info);
     call->t_encode += gcomp_clock_s() - t0;
     if (st != GCOMP_OK) {
         gcomp_warn("call %llu: %s encoding of elements [%zu, %zu) failed: %s", (unsigned long long)call->seq,
@@ -161,8 +160,7 @@ int gcomp_coll_decode(gcomp_call_t *call, const gcomp_msg_t *m, int sender,
     };
     gcomp_frame_info_t info;
     double t0 = gcomp_clock_s();
-    gcomp_status_t st = gcomp_frame_decode_ex(m->buf, m->len, &expect, dst, accumulate, call->isa,
-                                              &ctx->codec, call->params.checksum, &info);
+    gcomp_status_t st = gcomp_coll_frame_decode(call, m, &expect, dst, accumulate, &info);
     call->t_decode += gcomp_clock_s() - t0;
     if (st != GCOMP_OK) {
         gcomp_warn("call %llu: frame of %zu bytes from rank %d for elements [%zu, %zu) rejected: %s",

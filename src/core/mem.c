@@ -21,9 +21,10 @@ gcomp_status_t gcomp_scratch_reserve(gcomp_scratch_t *s, size_t size)
     if (s->size >= size && s->ptr != NULL) return GCOMP_OK;
     size_t grown = s->size + s->size / 2;
     size_t want = size > grown ? size : grown;
-    void *p = gcomp_aligned_alloc(want);
+    void *p = s->alloc != NULL ? s->alloc(want) : gcomp_aligned_alloc(want);
     if (p == NULL) return GCOMP_ERR_NOMEM;
-    gcomp_aligned_free(s->ptr);
+    if (s->release != NULL) s->release(s->ptr);
+    else gcomp_aligned_free(s->ptr);
     s->ptr = p;
     s->size = want;
     return GCOMP_OK;
@@ -31,7 +32,8 @@ gcomp_status_t gcomp_scratch_reserve(gcomp_scratch_t *s, size_t size)
 
 void gcomp_scratch_free(gcomp_scratch_t *s)
 {
-    gcomp_aligned_free(s->ptr);
+    if (s->release != NULL) s->release(s->ptr);
+    else gcomp_aligned_free(s->ptr);
     s->ptr = NULL;
     s->size = 0;
 }

@@ -15,6 +15,10 @@ GCOMP_INTERNAL void gcomp_aligned_free(void *ptr);
 typedef struct gcomp_scratch {
     void *ptr;
     size_t size;
+    /* How the memory is made and given back: NULL for gcomp_aligned_alloc and gcomp_aligned_free
+     * (the collectives put pinned memory here for calls on device buffers). */
+    void *(*alloc)(size_t size);
+    void (*release)(void *ptr);
 } gcomp_scratch_t;
 
 /* Make s hold at least size bytes (64-byte aligned; contents not preserved). */

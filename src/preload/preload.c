@@ -125,7 +125,8 @@ GCOMP_WRAPPER int MPI_Allreduce(const void *sendbuf, void *recvbuf, int count, M
     size_t bytes;
     if (in_gcomp) return PMPI_Allreduce(sendbuf, recvbuf, count, datatype, op, comm);
     if (count < 0 ||
-        !gcomp_policy_wants(__builtin_return_address(0), (size_t)count, datatype, op, comm, &bytes)) {
+        !gcomp_policy_wants(__builtin_return_address(0), (size_t)count, datatype, op, comm, &bytes) ||
+        !gcomp_coll_device_ok(sendbuf, recvbuf, datatype == MPI_FLOAT)) {
         gcomp_preload_count_passthrough();
         return PMPI_Allreduce(sendbuf, recvbuf, count, datatype, op, comm);
     }
@@ -139,7 +140,8 @@ GCOMP_WRAPPER int MPI_Allreduce_c(const void *sendbuf, void *recvbuf, MPI_Count 
     size_t bytes;
     if (in_gcomp) return PMPI_Allreduce_c(sendbuf, recvbuf, count, datatype, op, comm);
     if (count < 0 || (unsigned long long)count > SIZE_MAX ||
-        !gcomp_policy_wants(__builtin_return_address(0), (size_t)count, datatype, op, comm, &bytes)) {
+        !gcomp_policy_wants(__builtin_return_address(0), (size_t)count, datatype, op, comm, &bytes) ||
+        !gcomp_coll_device_ok(sendbuf, recvbuf, datatype == MPI_FLOAT)) {
         gcomp_preload_count_passthrough();
         return PMPI_Allreduce_c(sendbuf, recvbuf, count, datatype, op, comm);
     }

@@ -1,0 +1,249 @@
+/*
+ * gcomp_allreduce on device buffers, on machines without a GPU: "device 0" is emulated
+ * (gcomp_cuda_emulate_devices: host memory run by the kernels' host emulation, classified as device
+ * memory), so the whole device path runs -- classification, the CUDA frame encode and decode from and
+ * into device memory, device accumulators, the residual and its snapshots in device memory, frames
+ * staged through host memory for the transport.
+ *
+ * It must give exactly what the host path gives: the same sequence of calls on two contexts, one
+ * with host buffers and one with device buffers on every rank (or on every other rank: GPU and CPU
+ * ranks in one job), must give the same output bits and the same residuals on every rank, for every
+ * codec, both roundings, both top-k selections, in place or not, over several calls (so error
+ * feedback carries). Also: what the device path does not take fails on every rank with
+ * GCOMP_ERR_UNSUPPORTED, and a call that fails leaves a device residual exactly as it was.
+ */
+#include "coll_util.h"
+#include "gcomp_cuda.h"
+#include "kernels.h"
+
+static gcomp_cuda_ctx_t *dev;
+
+static void case_line(const char *name, int failures_before)
+{
+    int failed = check_failures > failures_before, any = 0;
+    PMPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD);
+    if (world_rank == 0) printf("%-64s %s\n", name, any ? "FAIL" : "ok");
+}
+
+static float *dev_alloc(size_t n)
+{
+    void *p = NULL;
+    gcomp_status_t st = gcomp_cuda_malloc(dev, &p, (n + 1) * sizeof(float));
+    REQUIRE(st == GCOMP_OK, "device allocation of %zu floats", n);
+    REQUIRE(gcomp_cuda_classify(p, NULL) == GCOMP_MEM_DEVICE, "emulated device memory is classified as such");
+    return p;
+}
+
+static void to_dev(float *d, const float *h, size_t n)
+{
+    REQUIRE(gcomp_cuda_memcpy(dev, d, h, n * sizeof(float)) == GCOMP_OK, "copy to the device");
+}
+
+static void from_dev(float *h, const float *d, size_t n)
+{
+    REQUIRE(gcomp_cuda_memcpy(dev, h, d, n * sizeof(float)) == GCOMP_OK, "copy from the device");
+}
+
+/* A residual level's bytes, on the host, whatever memory it lives in. */
+static float *residual_copy(const gcomp_residual_t *r, int level, size_t *len_p)
+{
+    const float *v = gcomp_residual_view(r, level, len_p);
+    float *h = malloc((*len_p + 1) * sizeof(float));
+    if (*len_p > 0) {
+        if (gcomp_cuda_classify(v, NULL) == GCOMP_MEM_DEVICE) from_dev(h, v, *len_p);
+        else memcpy(h, v, *len_p * sizeof(float));
+    }
+    return h;
+}
+
+static int same_residuals(const gcomp_residual_t *a, const gcomp_residual_t *b)
+{
+    int same = 1;
+    for (int level = 1; level <= 2; level++) {
+        size_t la, lb;
+        float *x = residual_copy(a, level, &la), *y = residual_copy(b, level, &lb);
+        same &= la == lb && (la == 0 || memcmp(x, y, la * sizeof(float)) == 0);
+        free(x);
+        free(y);
+    }
+    return same;
+}
+
+typedef struct dcase {
+    const char *name;
+    gcomp_codec_t codec;
+    int rounding;
+    int select;
+    gcomp_algo_t algo;
+} dcase_t;
+
+/* The same calls on a host context and a device context (device on the ranks device_on says). */
+static void run_pair(const dcase_t *c, size_t n, int in_place, int every_other)
+{
+    int f0 = check_failures;
+    const int on_device = every_other ? world_rank % 2 == 0 : 1;
+    gcomp_comm_t *hctx, *dctx;
+    REQUIRE(gcomp_comm_create(MPI_COMM_WORLD, &hctx) == GCOMP_OK, "host context");
+    REQUIRE(gcomp_comm_create(MPI_COMM_WORLD, &dctx) == GCOMP_OK, "device context");
+    gcomp_residual_t *hres, *dres;
+    gcomp_residual_create(&hres);
+    gcomp_residual_create(&dres);
+    gcomp_codec_params_t p = params_for(c->codec);
+    p.rounding = c->rounding;
+    p.topk_select = c->select;
+    p.topk_ratio = 0.05f;
+    float *x = malloc((n + 1) * sizeof(float)), *yh = malloc((n + 1) * sizeof(float)),
+          *yd = malloc((n + 1) * sizeof(float));
+    float *xd = on_device ? dev_alloc(n) : malloc((n + 1) * sizeof(float));
+    float *od = on_device ? dev_alloc(n) : malloc((n + 1) * sizeof(float));
+    for (int call = 0; call < 4; call++) {
+        fill_heavy(x, n, (uint64_t)(1000 * call + world_rank + 1));
+        if (call == 2 && n > 10) x[n / 3] = NAN; /* non-finite values travel exactly on both paths */
+        memcpy(yh, x, n * sizeof(float));
+        gcomp_status_t sh = gcomp_allreduce_algo(hctx, in_place ? MPI_IN_PLACE : x, yh, n, MPI_FLOAT, MPI_SUM, hres,
+                                                 &p, c->algo);
+        if (on_device) {
+            to_dev(in_place ? od : xd, x, n);
+        } else {
+            memcpy(in_place ? od : xd, x, n * sizeof(float));
+        }
+        gcomp_status_t sd = gcomp_allreduce_algo(dctx, in_place ? MPI_IN_PLACE : xd, od, n, MPI_FLOAT, MPI_SUM, dres,
+                                                 &p, c->algo);
+        CHECK(sh == GCOMP_OK && sd == GCOMP_OK, "%s n=%zu call %d: host %s, device %s", c->name, n, call,
+              gcomp_status_string(sh), gcomp_status_string(sd));
+        if (on_device) from_dev(yd, od, n);
+        else memcpy(yd, od, n * sizeof(float));
+        CHECK(memcmp(yh, yd, n * sizeof(float)) == 0, "%s n=%zu call %d: device output differs from the host's",
+              c->name, n, call);
+        CHECK(identical_across(MPI_COMM_WORLD, yd, n * sizeof(float)), "%s n=%zu call %d: ranks differ", c->name,
+              n, call);
+        CHECK(same_residuals(hres, dres), "%s n=%zu call %d: device residual differs from the host's", c->name, n,
+              call);
+        CHECK(hctx->last_algo == dctx->last_algo, "%s: algorithms differ (%d, %d)", c->name, hctx->last_algo,
+              dctx->last_algo);
+    }
+    if (on_device) {
+        gcomp_cuda_free(dev, xd);
+        gcomp_cuda_free(dev, od);
+    } else {
+        free(xd);
+        free(od);
+    }
+    free(x);
+    free(yh);
+    free(yd);
+    gcomp_residual_destroy(hres);
+    gcomp_residual_destroy(dres);
+    gcomp_comm_destroy(hctx);
+    gcomp_comm_destroy(dctx);
+    char name[128];
+    snprintf(name, sizeof(name), "%s, n=%zu%s%s", c->name, n, in_place ? ", in place" : "",
+             every_other ? ", device on even ranks" : "");
+    case_line(name, f0);
+}
+
+/* What the device path does not take fails on every rank; the device residual is left as it was. */
+static void test_refusals(void)
+{
+    int f0 = check_failures;
+    const size_t n = 5000;
+    gcomp_comm_t *ctx;
+    REQUIRE(gcomp_comm_create(MPI_COMM_WORLD, &ctx) == GCOMP_OK, "context");
+    gcomp_residual_t *res;
+    gcomp_residual_create(&res);
+    gcomp_codec_params_t p = params_for(GCOMP_CODEC_Q8);
+    float *x = malloc(n * sizeof(float)), *xd = dev_alloc(n), *od = dev_alloc(n);
+    fill_heavy(x, n, 7);
+    to_dev(xd, x, n);
+    gcomp_status_t st = gcomp_allreduce(ctx, xd, od, n, MPI_FLOAT, MPI_SUM, res, &p);
+    CHECK(st == GCOMP_OK, "a first device call: %s", gcomp_status_string(st));
+    size_t l1;
+    float *before = residual_copy(res, 1, &l1);
+    /* Rank 0 mixes a device input with a host output: every rank fails, nothing changes. */
+    float *host_out = malloc(n * sizeof(float));
+    st = gcomp_allreduce(ctx, xd, world_rank == 0 ? host_out : od, n, MPI_FLOAT, MPI_SUM, res, &p);
+    CHECK(st == GCOMP_ERR_UNSUPPORTED, "device input, host output on rank 0: %s", gcomp_status_string(st));
+    size_t l1b;
+    float *after = residual_copy(res, 1, &l1b);
+    CHECK(l1 == l1b && memcmp(before, after, l1 * sizeof(float)) == 0, "a refused call changed the residual");
+    /* A mismatch found by the agreement (rank 0 asks for another ratio) rolls the device residual back. */
+    gcomp_codec_params_t q = p;
+    if (world_rank == 0) q.q8_bucket = 256;
+    st = gcomp_allreduce(ctx, xd, od, n, MPI_FLOAT, MPI_SUM, res, &q);
+    CHECK(st != GCOMP_OK, "a mismatched call succeeded");
+    free(after);
+    after = residual_copy(res, 1, &l1b);
+    CHECK(l1 == l1b && memcmp(before, after, l1 * sizeof(float)) == 0, "a mismatched call changed the residual");
+    /* Other float types in device memory are not compressed by gcomp_allreduce. */
+    st = gcomp_allreduce(ctx, xd, od, n / 2, MPI_DOUBLE, MPI_SUM, NULL, &p);
+    CHECK(st == GCOMP_ERR_UNSUPPORTED, "double device buffers: %s", gcomp_status_string(st));
+    CHECK(ctx->failed == GCOMP_OK, "a refused call failed the context");
+    /* The interposer's test: host buffers and fp32 device buffers are taken, the rest passes to MPI. */
+    CHECK(gcomp_coll_device_ok(x, host_out, 1) && gcomp_coll_device_ok(xd, od, 1) &&
+              gcomp_coll_device_ok(MPI_IN_PLACE, od, 1) && !gcomp_coll_device_ok(xd, od, 0) &&
+              !gcomp_coll_device_ok(xd, host_out, 1),
+          "gcomp_coll_device_ok");
+    free(before);
+    free(after);
+    free(host_out);
+    free(x);
+    gcomp_cuda_free(dev, xd);
+    gcomp_cuda_free(dev, od);
+    gcomp_residual_destroy(res);
+    gcomp_comm_destroy(ctx);
+    case_line("refusals fail on every rank and leave the device residual alone", f0);
+}
+
+int main(int argc, char **argv)
+{
+    MPI_Init(&argc, &argv);
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    setenv("GCOMP_DEBUG", "error", 0); /* the refusals warn by design */
+    gcomp_cuda_emulate_devices(&gcomp_cu_backend_emu);
+    REQUIRE(gcomp_cuda_ctx_of_device(0, &dev) == GCOMP_OK, "emulated device 0");
+    set_env("GCOMP_PIPELINE_BYTES", "65536"); /* several pipeline stages per call */
+
+    static const dcase_t cases[] = {
+        {"none", GCOMP_CODEC_NONE, GCOMP_ROUND_NEAREST, GCOMP_TOPK_EXACT, GCOMP_ALGO_AUTO},
+        {"q8 nearest (sra)", GCOMP_CODEC_Q8, GCOMP_ROUND_NEAREST, GCOMP_TOPK_EXACT, GCOMP_ALGO_AUTO},
+        {"q8 stochastic (sra)", GCOMP_CODEC_Q8, GCOMP_ROUND_STOCHASTIC, GCOMP_TOPK_EXACT, GCOMP_ALGO_AUTO},
+        {"topk exact (all-gather)", GCOMP_CODEC_TOPK, GCOMP_ROUND_NEAREST, GCOMP_TOPK_EXACT, GCOMP_ALGO_ALLGATHER},
+        {"topk sampled (all-gather)", GCOMP_CODEC_TOPK, GCOMP_ROUND_NEAREST, GCOMP_TOPK_SAMPLED,
+         GCOMP_ALGO_ALLGATHER},
+        {"topk-q8 stochastic (all-gather)", GCOMP_CODEC_TOPK_Q8, GCOMP_ROUND_STOCHASTIC, GCOMP_TOPK_SAMPLED,
+         GCOMP_ALGO_ALLGATHER},
+    };
+    static const size_t sizes[] = {1, 1000, 70001};
+    for (size_t c = 0; c < GCOMP_ARRAY_SIZE(cases); c++)
+        for (size_t s = 0; s < GCOMP_ARRAY_SIZE(sizes); s++) run_pair(&cases[c], sizes[s], 0, 0);
+    run_pair(&cases[1], 70001, 1, 0);
+    run_pair(&cases[5], 70001, 1, 0);
+    if (world_size > 1) {
+        run_pair(&cases[2], 70001, 0, 1);
+        run_pair(&cases[4], 70001, 0, 1);
+    }
+    /* sparse-rs asked for: device calls all-gather instead (the host context uses the same). */
+    {
+        int f0 = check_failures;
+        gcomp_comm_t *ctx;
+        REQUIRE(gcomp_comm_create(MPI_COMM_WORLD, &ctx) == GCOMP_OK, "context");
+        const size_t n = 20000;
+        float *xd = dev_alloc(n), *od = dev_alloc(n), *x = malloc(n * sizeof(float));
+        fill_heavy(x, n, 3);
+        to_dev(xd, x, n);
+        gcomp_codec_params_t p = params_for(GCOMP_CODEC_TOPK);
+        gcomp_status_t st = gcomp_allreduce_algo(ctx, xd, od, n, MPI_FLOAT, MPI_SUM, NULL, &p, GCOMP_ALGO_SPARSE_RS);
+        CHECK(st == GCOMP_OK && ctx->last_algo == GCOMP_ALGO_ALLGATHER, "sparse-rs on device buffers: %s, algo %d",
+              gcomp_status_string(st), ctx->last_algo);
+        free(x);
+        gcomp_cuda_free(dev, xd);
+        gcomp_cuda_free(dev, od);
+        gcomp_comm_destroy(ctx);
+        case_line("sparse-rs asked for device buffers: all-gather", f0);
+    }
+    test_refusals();
+    int rc = check_finish("test_allreduce_device");
+    MPI_Finalize();
+    return rc;
+}
