@@ -11,10 +11,16 @@
  * codec, both roundings, both top-k selections, in place or not, over several calls (so error
  * feedback carries). Also: what the device path does not take fails on every rank with
  * GCOMP_ERR_UNSUPPORTED, and a call that fails leaves a device residual exactly as it was.
+ *
+ * Built twice: over the kernels' host emulation (emulate.c), and with GCOMP_TEST_SIMT over the real
+ * kernels on the SIMT emulator (cuda/simt), under ASan and UBSan where the compiler has them.
  */
 #include "coll_util.h"
 #include "gcomp_cuda.h"
 #include "kernels.h"
+#ifdef GCOMP_TEST_SIMT
+#include "simt.h"
+#endif
 
 static gcomp_cuda_ctx_t *dev;
 
@@ -200,7 +206,11 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
     setenv("GCOMP_DEBUG", "error", 0); /* the refusals warn by design */
+#ifdef GCOMP_TEST_SIMT
+    gcomp_cuda_emulate_devices(gcomp_cu_backend_simt()); /* the kernels themselves, on the SIMT emulator */
+#else
     gcomp_cuda_emulate_devices(&gcomp_cu_backend_emu);
+#endif
     REQUIRE(gcomp_cuda_ctx_of_device(0, &dev) == GCOMP_OK, "emulated device 0");
     set_env("GCOMP_PIPELINE_BYTES", "65536"); /* several pipeline stages per call */
 
