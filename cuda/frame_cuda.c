@@ -163,10 +163,10 @@ static gcomp_status_t topk_steps(enc_t *e, uint8_t *payload_dev)
     return GCOMP_OK;
 }
 
-static gcomp_status_t check_where(const gcomp_frame_info_t *w, const void *src)
+static gcomp_status_t check_where(const gcomp_frame_info_t *w, const void *src, gcomp_dtype_t src_dtype)
 {
     GCOMP_CHECK(gcomp_frame_check_where(w, src));
-    if (w->dtype == GCOMP_DTYPE_FP64) {
+    if (src_dtype == GCOMP_DTYPE_FP64) {
         gcomp_warn("fp64 device buffers are not supported: convert them to fp32 first");
         return GCOMP_ERR_UNSUPPORTED;
     }
@@ -269,13 +269,15 @@ static gcomp_status_t encode_payload(enc_t *e, uint8_t *out, size_t *payload_len
     return GCOMP_OK;
 }
 
-gcomp_status_t gcomp_cuda_frame_encode(gcomp_cuda_ctx_t *ctx, const gcomp_codec_params_t *params,
-                                       const gcomp_frame_info_t *where, const void *src, float *residual,
-                                       void *frame, size_t capacity, gcomp_frame_info_t *info_p)
+/* src holds elements of src_dtype; the frame says where->dtype (the buffer's type, which the
+ * collectives widen to fp32 before encoding, as the CPU path does). */
+static gcomp_status_t frame_encode(gcomp_cuda_ctx_t *ctx, const gcomp_codec_params_t *params,
+                                   const gcomp_frame_info_t *where, const void *src, gcomp_dtype_t src_dtype,
+                                   float *residual, void *frame, size_t capacity, gcomp_frame_info_t *info_p)
 {
     if (ctx == NULL || frame == NULL) return GCOMP_ERR_INVALID;
     if (gcomp_codec_params_check(params) != GCOMP_OK) return GCOMP_ERR_INVALID;
-    GCOMP_CHECK(check_where(where, src));
+    GCOMP_CHECK(check_where(where, src, src_dtype));
     uint64_t n = where->chunk_count;
     size_t bound = gcomp_frame_bound(params, n);
     if (capacity < bound) {
@@ -286,7 +288,7 @@ gcomp_status_t gcomp_cuda_frame_encode(gcomp_cuda_ctx_t *ctx, const gcomp_codec_
         .ctx = ctx,
         .params = params,
         .src = src,
-        .dtype = (int)where->dtype,
+        .dtype = (int)src_dtype,
         .res = params->error_feedback ? residual : NULL,
         .n = n,
         .key = gcomp_rng_key(params->seed, where->seq, where->rank),
@@ -314,6 +316,20 @@ gcomp_status_t gcomp_cuda_frame_encode(gcomp_cuda_ctx_t *ctx, const gcomp_codec_
     gcomp_scratch_t *scratch = gcomp_thread_scratch();
     if (scratch == NULL) return GCOMP_ERR_NOMEM;
     return gcomp_frame_finish(params, where, out, &tail, scratch, info_p);
+}
+
+gcomp_status_t gcomp_cuda_frame_encode(gcomp_cuda_ctx_t *ctx, const gcomp_codec_params_t *params,
+                                       const gcomp_frame_info_t *where, const void *src, float *residual,
+                                       void *frame, size_t capacity, gcomp_frame_info_t *info_p)
+{
+    return frame_encode(ctx, params, where, src, where->dtype, residual, frame, capacity, info_p);
+}
+
+gcomp_status_t gcomp_cuda_frame_encode_f32(gcomp_cuda_ctx_t *ctx, const gcomp_codec_params_t *params,
+                                           const gcomp_frame_info_t *where, const float *src, float *residual,
+                                           void *frame, size_t capacity, gcomp_frame_info_t *info_p)
+{
+    return frame_encode(ctx, params, where, src, GCOMP_DTYPE_FP32, residual, frame, capacity, info_p);
 }
 
 /* ---- decode ----------------------------------------------------------------------------------- */
@@ -603,6 +619,20 @@ gcomp_status_t gcomp_cuda_frame_decode(gcomp_cuda_ctx_t *ctx, const void *frame,
     free(f.unzstd);
     if (st == GCOMP_OK && info_p != NULL) gcomp_frame_header_info(&f.h, frame_len, info_p);
     return st;
+}
+
+gcomp_status_t gcomp_cuda_widen(gcomp_cuda_ctx_t *ctx, const void *src, gcomp_dtype_t dtype, float *dst, uint64_t n)
+{
+    if (ctx == NULL || (unsigned)dtype > GCOMP_DTYPE_BF16) return GCOMP_ERR_INVALID;
+    if (n == 0) return GCOMP_OK;
+    int prev = 0;
+    GCOMP_CHECK(gcomp_cuda_ctx_enter(ctx, &prev));
+    /* The none codec's encoder without a residual writes each element's fp32 bits: the conversion. */
+    gcomp_cu_none_t a = {.src = src, .dtype = (int)dtype, .n = n, .out = (uint8_t *)dst};
+    int err = ctx->be->none_encode(ctx->stream, &a);
+    if (err == 0) err = ctx->be->sync(ctx->stream);
+    gcomp_cuda_ctx_leave(ctx, prev);
+    return err ? gcomp_cuda_ctx_error(ctx, err, "conversion to fp32") : GCOMP_OK;
 }
 
 gcomp_status_t gcomp_cuda_convert(gcomp_cuda_ctx_t *ctx, const float *src, void *dst, gcomp_dtype_t dtype,

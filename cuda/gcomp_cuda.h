@@ -84,6 +84,16 @@ GCOMP_INTERNAL gcomp_status_t gcomp_cuda_frame_encode(gcomp_cuda_ctx_t *ctx, con
                                                       gcomp_frame_info_t *info_p);
 
 /**
+ * gcomp_cuda_frame_encode() of fp32 elements whatever where->dtype says (it goes into the header), as
+ * the CPU's gcomp_frame_encode() takes them: what the collectives encode, having widened fp16/bf16
+ * buffers to fp32.
+ */
+GCOMP_INTERNAL gcomp_status_t gcomp_cuda_frame_encode_f32(gcomp_cuda_ctx_t *ctx, const gcomp_codec_params_t *params,
+                                                          const gcomp_frame_info_t *where, const float *src,
+                                                          float *residual, void *frame, size_t capacity,
+                                                          gcomp_frame_info_t *info_p);
+
+/**
  * gcomp_frame_decode() into device memory: @p frame is in host memory, @p dst holds chunk_count fp32
  * in device memory. @p require_checksum: refuse frames sent without a checksum.
  */
@@ -101,6 +111,10 @@ GCOMP_INTERNAL gcomp_status_t gcomp_cuda_frame_decode(gcomp_cuda_ctx_t *ctx, con
 GCOMP_INTERNAL gcomp_status_t gcomp_cuda_frames_decode(gcomp_cuda_ctx_t *ctx, int nframes, const void *const *frames,
                                                        const size_t *frame_lens, const gcomp_frame_info_t *expect,
                                                        float *dst, int accumulate, int require_checksum);
+
+/** dst[i] = src[i] (of @p dtype: fp32, fp16 or bf16) as fp32, exactly; device memory. */
+GCOMP_INTERNAL gcomp_status_t gcomp_cuda_widen(gcomp_cuda_ctx_t *ctx, const void *src, gcomp_dtype_t dtype,
+                                               float *dst, uint64_t n);
 
 /** dst[i] = src[i] converted to @p dtype (fp32, fp16 or bf16; round to nearest even), device memory. */
 GCOMP_INTERNAL gcomp_status_t gcomp_cuda_convert(gcomp_cuda_ctx_t *ctx, const float *src, void *dst,

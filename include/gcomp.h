@@ -247,10 +247,10 @@ GCOMP_API size_t gcomp_residual_bytes(const gcomp_residual_t *residual);
  * @param ctx       context from gcomp_comm_create()
  * @param sendbuf   input, or MPI_IN_PLACE to take the input from recvbuf
  * @param recvbuf   output, count elements. Host memory (plain, pinned or managed), or, in a build
- *                  with CUDA, both buffers in the memory of one GPU: fp32 device buffers are encoded
- *                  and decoded on that GPU and their residual lives there; only compressed frames
- *                  cross to the host. Device buffers of other types, or one buffer on the host and
- *                  the other on a device, return GCOMP_ERR_UNSUPPORTED. The caller's stream work on
+ *                  with CUDA, both buffers in the memory of one GPU: fp32 and half-type device
+ *                  buffers are encoded and decoded on that GPU and their residual lives there; only
+ *                  compressed frames cross to the host. MPI_DOUBLE device buffers, or one buffer on
+ *                  the host and the other on a device, return GCOMP_ERR_UNSUPPORTED. The caller's stream work on
  *                  the inputs must be complete (synchronise first, as with CUDA-aware MPI); the
  *                  output is complete on return.
  * @param count     elements per rank

@@ -148,9 +148,11 @@ static gcomp_status_t prepare(gcomp_call_t *call, const void *sendbuf, void *rec
     size_t l2_len;
     GCOMP_CHECK(prepare_algo(call, &l2_len));
     const void *in = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;
-    if (call->dtype == GCOMP_DTYPE_FP32) { /* also every call on device buffers (device.c) */
+    if (call->dtype == GCOMP_DTYPE_FP32) {
         call->src = in;
         call->dst = recvbuf;
+    } else if (call->space != 0) {
+        GCOMP_CHECK(gcomp_coll_device_widen(call, in));
     } else {
         /* One fp32 buffer serves as input and output: each region is encoded before it is written. */
         GCOMP_CHECK(gcomp_scratch_reserve(&ctx->conv, call->n * sizeof(float)));
@@ -273,7 +275,8 @@ gcomp_status_t gcomp_allreduce_algo(gcomp_comm_t *ctx, const void *sendbuf, void
     st = agreed;
     if (st == GCOMP_OK) {
         gcomp_residual_commit(&call.txn);
-        if (dtype != GCOMP_DTYPE_FP32) from_f32(dtype, call.dst, recvbuf, count);
+        if (dtype != GCOMP_DTYPE_FP32 && call.space != 0) st = gcomp_coll_device_narrow(&call, recvbuf);
+        else if (dtype != GCOMP_DTYPE_FP32) from_f32(dtype, call.dst, recvbuf, count);
     } else {
         gcomp_residual_rollback(&call.txn);
     }

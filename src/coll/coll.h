@@ -135,6 +135,7 @@ struct gcomp_comm {
     gcomp_scratch_t codec;      /* codec work space */
     gcomp_spacebuf_t dwork;     /* fp32 accumulators of calls on device buffers */
     gcomp_spacebuf_t dsnap;     /* residual snapshots of those calls */
+    gcomp_spacebuf_t dconv;     /* fp32 copy of an fp16/bf16 device buffer */
     /* What the last calls did, for tests and tuning. */
     int last_algo;
     uint64_t reduced_sparse;    /* owner chunks re-encoded sparse (sparse reduce-scatter) */
@@ -305,12 +306,16 @@ GCOMP_INTERNAL gcomp_status_t gcomp_space_zero(int space, void *p, size_t bytes)
 GCOMP_INTERNAL gcomp_status_t gcomp_spacebuf_reserve(gcomp_spacebuf_t *b, int space, size_t bytes);
 GCOMP_INTERNAL void gcomp_spacebuf_free(gcomp_spacebuf_t *b);
 /* Classify the call's buffers: device memory sets call->dev and call->space. GCOMP_ERR_UNSUPPORTED
- * (logged) for what the device path does not take: types other than fp32, buffers on two devices or
- * one on the host and one on a device. */
+ * (logged) for what the device path does not take: doubles, buffers on two devices or one on the
+ * host and one on a device. */
 GCOMP_INTERNAL gcomp_status_t gcomp_coll_device_attach(gcomp_call_t *call, const void *sendbuf, void *recvbuf);
-/* 1 if gcomp can all-reduce these buffers (host memory, or fp32 on one device); the interposer passes
- * the others to MPI. */
-GCOMP_INTERNAL int gcomp_coll_device_ok(const void *sendbuf, const void *recvbuf, int fp32);
+/* 1 if gcomp can all-reduce these buffers (host memory, or both on one device with type_ok: fp32,
+ * fp16 or bf16); the interposer passes the others to MPI. */
+GCOMP_INTERNAL int gcomp_coll_device_ok(const void *sendbuf, const void *recvbuf, int type_ok);
+/* fp16/bf16 device buffers: widen the input into a device fp32 buffer that becomes src and dst, and
+ * at the end narrow dst into the output. */
+GCOMP_INTERNAL gcomp_status_t gcomp_coll_device_widen(gcomp_call_t *call, const void *in);
+GCOMP_INTERNAL gcomp_status_t gcomp_coll_device_narrow(gcomp_call_t *call, void *out);
 /* The codecs on the call's memory: src, residual and dst are device pointers when call->dev is set;
  * frames are always in host memory. */
 GCOMP_INTERNAL gcomp_status_t gcomp_coll_frame_encode(gcomp_call_t *call, const gcomp_codec_params_t *params,

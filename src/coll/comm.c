@@ -148,6 +148,7 @@ void gcomp_comm_destroy(gcomp_comm_t *ctx)
     gcomp_scratch_free(&ctx->codec);
     gcomp_spacebuf_free(&ctx->dwork);
     gcomp_spacebuf_free(&ctx->dsnap);
+    gcomp_spacebuf_free(&ctx->dconv);
     free(ctx);
 }
 

@@ -23,8 +23,9 @@ static gcomp_status_t space_ctx(int space, gcomp_cuda_ctx_t **ctx_p)
     return gcomp_cuda_ctx_of_device(space - 1, ctx_p);
 }
 
-/* Where the call's buffers are: 0 (host, pinned or managed memory), or device + 1. */
-static gcomp_status_t classify(const void *sendbuf, const void *recvbuf, int fp32, int quiet, int *space_p)
+/* Where the call's buffers are: 0 (host, pinned or managed memory), or device + 1. type_ok: the
+ * element type is one the device path takes (fp32, fp16, bf16). */
+static gcomp_status_t classify(const void *sendbuf, const void *recvbuf, int type_ok, int quiet, int *space_p)
 {
     *space_p = 0;
     const void *in = sendbuf == MPI_IN_PLACE ? recvbuf : sendbuf;
@@ -38,10 +39,10 @@ static gcomp_status_t classify(const void *sendbuf, const void *recvbuf, int fp3
                        "or both in host memory", kin ? "device" : "host", kout ? "device" : "host");
         return GCOMP_ERR_UNSUPPORTED;
     }
-    if (!fp32) {
+    if (!type_ok) {
         if (!quiet)
-            gcomp_warn("device buffers of a type other than fp32 are not compressed: all-reduce fp32 "
-                       "gradients, or pass this call to MPI (the interposer does)");
+            gcomp_warn("device buffers of doubles are not compressed: all-reduce fp32, fp16 or bf16 "
+                       "gradients, or pass this call to MPI");
         return GCOMP_ERR_UNSUPPORTED;
     }
     *space_p = din + 1;
@@ -56,7 +57,7 @@ gcomp_status_t gcomp_coll_device_attach(gcomp_call_t *call, const void *sendbuf,
 #if GCOMP_HAVE_CUDA
     if (call->n == 0 || recvbuf == NULL || sendbuf == NULL) return GCOMP_OK;
     int space;
-    GCOMP_CHECK(classify(sendbuf, recvbuf, call->dtype == GCOMP_DTYPE_FP32, 0, &space));
+    GCOMP_CHECK(classify(sendbuf, recvbuf, call->dtype != GCOMP_DTYPE_FP64, 0, &space));
     if (space == 0) return GCOMP_OK;
     gcomp_cuda_ctx_t *c;
     GCOMP_CHECK(space_ctx(space, &c));
@@ -76,15 +77,39 @@ gcomp_status_t gcomp_coll_device_attach(gcomp_call_t *call, const void *sendbuf,
     return GCOMP_OK;
 }
 
-int gcomp_coll_device_ok(const void *sendbuf, const void *recvbuf, int fp32)
+int gcomp_coll_device_ok(const void *sendbuf, const void *recvbuf, int type_ok)
 {
 #if GCOMP_HAVE_CUDA
     int space;
     if (recvbuf == NULL || sendbuf == NULL) return 1;
-    return classify(sendbuf, recvbuf, fp32, 1, &space) == GCOMP_OK; /* a pass-through is not a warning */
+    return classify(sendbuf, recvbuf, type_ok, 1, &space) == GCOMP_OK; /* a pass-through is not a warning */
 #else
-    (void)sendbuf, (void)recvbuf, (void)fp32;
+    (void)sendbuf, (void)recvbuf, (void)type_ok;
     return 1;
+#endif
+}
+
+gcomp_status_t gcomp_coll_device_widen(gcomp_call_t *call, const void *in)
+{
+#if GCOMP_HAVE_CUDA
+    gcomp_spacebuf_t *conv = &call->ctx->dconv;
+    GCOMP_CHECK(gcomp_spacebuf_reserve(conv, call->space, call->n * sizeof(float)));
+    GCOMP_CHECK(gcomp_cuda_widen(call->dev, in, call->dtype, conv->ptr, call->n));
+    call->src = call->dst = conv->ptr;
+    return GCOMP_OK;
+#else
+    (void)call, (void)in;
+    return GCOMP_ERR_UNSUPPORTED;
+#endif
+}
+
+gcomp_status_t gcomp_coll_device_narrow(gcomp_call_t *call, void *out)
+{
+#if GCOMP_HAVE_CUDA
+    return gcomp_cuda_convert(call->dev, call->dst, out, call->dtype, call->n);
+#else
+    (void)call, (void)out;
+    return GCOMP_ERR_UNSUPPORTED;
 #endif
 }
 
@@ -177,7 +202,7 @@ gcomp_status_t gcomp_coll_frame_encode(gcomp_call_t *call, const gcomp_codec_par
 {
 #if GCOMP_HAVE_CUDA
     if (call->dev != NULL)
-        return gcomp_cuda_frame_encode(call->dev, params, where, src, residual, m->buf, m->cap, info);
+        return gcomp_cuda_frame_encode_f32(call->dev, params, where, src, residual, m->buf, m->cap, info);
 #endif
     return gcomp_frame_encode_ex(params, where, src, residual, m->buf, m->cap, call->isa, &call->ctx->codec, info);
 }

@@ -126,7 +126,7 @@ GCOMP_WRAPPER int MPI_Allreduce(const void *sendbuf, void *recvbuf, int count, M
     if (in_gcomp) return PMPI_Allreduce(sendbuf, recvbuf, count, datatype, op, comm);
     if (count < 0 ||
         !gcomp_policy_wants(__builtin_return_address(0), (size_t)count, datatype, op, comm, &bytes) ||
-        !gcomp_coll_device_ok(sendbuf, recvbuf, datatype == MPI_FLOAT)) {
+        !gcomp_coll_device_ok(sendbuf, recvbuf, 1 /* the policy took float and half types only */)) {
         gcomp_preload_count_passthrough();
         return PMPI_Allreduce(sendbuf, recvbuf, count, datatype, op, comm);
     }
@@ -141,7 +141,7 @@ GCOMP_WRAPPER int MPI_Allreduce_c(const void *sendbuf, void *recvbuf, MPI_Count 
     if (in_gcomp) return PMPI_Allreduce_c(sendbuf, recvbuf, count, datatype, op, comm);
     if (count < 0 || (unsigned long long)count > SIZE_MAX ||
         !gcomp_policy_wants(__builtin_return_address(0), (size_t)count, datatype, op, comm, &bytes) ||
-        !gcomp_coll_device_ok(sendbuf, recvbuf, datatype == MPI_FLOAT)) {
+        !gcomp_coll_device_ok(sendbuf, recvbuf, 1 /* the policy took float and half types only */)) {
         gcomp_preload_count_passthrough();
         return PMPI_Allreduce_c(sendbuf, recvbuf, count, datatype, op, comm);
     }

@@ -28,7 +28,7 @@ static void case_line(const char *name, int failures_before)
 {
     int failed = check_failures > failures_before, any = 0;
     PMPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD);
-    if (world_rank == 0) printf("%-64s %s\n", name, any ? "FAIL" : "ok");
+    if (world_rank == 0) printf("%-72s %s\n", name, any ? "FAIL" : "ok");
 }
 
 static float *dev_alloc(size_t n)
@@ -81,7 +81,30 @@ typedef struct dcase {
     int rounding;
     int select;
     gcomp_algo_t algo;
+    int half;   /* 0 fp32, 1 fp16, 2 bf16 */
 } dcase_t;
+
+static MPI_Datatype mpi_type(int half)
+{
+#ifdef MPIX_C_FLOAT16
+    if (half == 1) return MPIX_C_FLOAT16;
+#endif
+#ifdef MPIX_BFLOAT16
+    if (half == 2) return MPIX_BFLOAT16;
+#endif
+    return half ? MPI_DATATYPE_NULL : MPI_FLOAT;
+}
+
+/* The inputs in the case's element type (in place in x's memory). */
+static void narrow(float *x, size_t n, int half)
+{
+    uint16_t *h = (uint16_t *)x;
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        if (half == 1) h[i] = gcomp_f32_to_f16(fabsf(v) > 60000.0f ? 1.0f : v);
+        else if (half == 2) h[i] = (uint16_t)(gcomp_f32_bits(v) >> 16);
+    }
+}
 
 /* The same calls on a host context and a device context (device on the ranks device_on says). */
 static void run_pair(const dcase_t *c, size_t n, int in_place, int every_other)
@@ -98,6 +121,8 @@ static void run_pair(const dcase_t *c, size_t n, int in_place, int every_other)
     p.rounding = c->rounding;
     p.topk_select = c->select;
     p.topk_ratio = 0.05f;
+    const MPI_Datatype type = mpi_type(c->half);
+    const size_t bytes = n * (c->half ? 2 : 4);
     float *x = malloc((n + 1) * sizeof(float)), *yh = malloc((n + 1) * sizeof(float)),
           *yd = malloc((n + 1) * sizeof(float));
     float *xd = on_device ? dev_alloc(n) : malloc((n + 1) * sizeof(float));
@@ -105,24 +130,24 @@ static void run_pair(const dcase_t *c, size_t n, int in_place, int every_other)
     for (int call = 0; call < 4; call++) {
         fill_heavy(x, n, (uint64_t)(1000 * call + world_rank + 1));
         if (call == 2 && n > 10) x[n / 3] = NAN; /* non-finite values travel exactly on both paths */
-        memcpy(yh, x, n * sizeof(float));
-        gcomp_status_t sh = gcomp_allreduce_algo(hctx, in_place ? MPI_IN_PLACE : x, yh, n, MPI_FLOAT, MPI_SUM, hres,
-                                                 &p, c->algo);
+        narrow(x, n, c->half);
+        memcpy(yh, x, bytes);
+        gcomp_status_t sh = gcomp_allreduce_algo(hctx, in_place ? MPI_IN_PLACE : x, yh, n, type, MPI_SUM, hres, &p,
+                                                 c->algo);
         if (on_device) {
-            to_dev(in_place ? od : xd, x, n);
+            REQUIRE(gcomp_cuda_memcpy(dev, in_place ? od : xd, x, bytes) == GCOMP_OK, "copy to the device");
         } else {
-            memcpy(in_place ? od : xd, x, n * sizeof(float));
+            memcpy(in_place ? od : xd, x, bytes);
         }
-        gcomp_status_t sd = gcomp_allreduce_algo(dctx, in_place ? MPI_IN_PLACE : xd, od, n, MPI_FLOAT, MPI_SUM, dres,
-                                                 &p, c->algo);
+        gcomp_status_t sd = gcomp_allreduce_algo(dctx, in_place ? MPI_IN_PLACE : xd, od, n, type, MPI_SUM, dres, &p,
+                                                 c->algo);
         CHECK(sh == GCOMP_OK && sd == GCOMP_OK, "%s n=%zu call %d: host %s, device %s", c->name, n, call,
               gcomp_status_string(sh), gcomp_status_string(sd));
-        if (on_device) from_dev(yd, od, n);
-        else memcpy(yd, od, n * sizeof(float));
-        CHECK(memcmp(yh, yd, n * sizeof(float)) == 0, "%s n=%zu call %d: device output differs from the host's",
-              c->name, n, call);
-        CHECK(identical_across(MPI_COMM_WORLD, yd, n * sizeof(float)), "%s n=%zu call %d: ranks differ", c->name,
-              n, call);
+        if (on_device) REQUIRE(gcomp_cuda_memcpy(dev, yd, od, bytes) == GCOMP_OK, "copy from the device");
+        else memcpy(yd, od, bytes);
+        CHECK(memcmp(yh, yd, bytes) == 0, "%s n=%zu call %d: device output differs from the host's", c->name, n,
+              call);
+        CHECK(identical_across(MPI_COMM_WORLD, yd, bytes), "%s n=%zu call %d: ranks differ", c->name, n, call);
         CHECK(same_residuals(hres, dres), "%s n=%zu call %d: device residual differs from the host's", c->name, n,
               call);
         CHECK(hctx->last_algo == dctx->last_algo, "%s: algorithms differ (%d, %d)", c->name, hctx->last_algo,
@@ -180,7 +205,7 @@ static void test_refusals(void)
     free(after);
     after = residual_copy(res, 1, &l1b);
     CHECK(l1 == l1b && memcmp(before, after, l1 * sizeof(float)) == 0, "a mismatched call changed the residual");
-    /* Other float types in device memory are not compressed by gcomp_allreduce. */
+    /* Doubles in device memory are not compressed by gcomp_allreduce. */
     st = gcomp_allreduce(ctx, xd, od, n / 2, MPI_DOUBLE, MPI_SUM, NULL, &p);
     CHECK(st == GCOMP_ERR_UNSUPPORTED, "double device buffers: %s", gcomp_status_string(st));
     CHECK(ctx->failed == GCOMP_OK, "a refused call failed the context");
@@ -215,18 +240,35 @@ int main(int argc, char **argv)
     set_env("GCOMP_PIPELINE_BYTES", "65536"); /* several pipeline stages per call */
 
     static const dcase_t cases[] = {
-        {"none", GCOMP_CODEC_NONE, GCOMP_ROUND_NEAREST, GCOMP_TOPK_EXACT, GCOMP_ALGO_AUTO},
-        {"q8 nearest (sra)", GCOMP_CODEC_Q8, GCOMP_ROUND_NEAREST, GCOMP_TOPK_EXACT, GCOMP_ALGO_AUTO},
-        {"q8 stochastic (sra)", GCOMP_CODEC_Q8, GCOMP_ROUND_STOCHASTIC, GCOMP_TOPK_EXACT, GCOMP_ALGO_AUTO},
-        {"topk exact (all-gather)", GCOMP_CODEC_TOPK, GCOMP_ROUND_NEAREST, GCOMP_TOPK_EXACT, GCOMP_ALGO_ALLGATHER},
+        {"none", GCOMP_CODEC_NONE, GCOMP_ROUND_NEAREST, GCOMP_TOPK_EXACT, GCOMP_ALGO_AUTO, 0},
+        {"q8 nearest (sra)", GCOMP_CODEC_Q8, GCOMP_ROUND_NEAREST, GCOMP_TOPK_EXACT, GCOMP_ALGO_AUTO, 0},
+        {"q8 stochastic (sra)", GCOMP_CODEC_Q8, GCOMP_ROUND_STOCHASTIC, GCOMP_TOPK_EXACT, GCOMP_ALGO_AUTO, 0},
+        {"topk exact (all-gather)", GCOMP_CODEC_TOPK, GCOMP_ROUND_NEAREST, GCOMP_TOPK_EXACT,
+         GCOMP_ALGO_ALLGATHER, 0},
         {"topk sampled (all-gather)", GCOMP_CODEC_TOPK, GCOMP_ROUND_NEAREST, GCOMP_TOPK_SAMPLED,
-         GCOMP_ALGO_ALLGATHER},
+         GCOMP_ALGO_ALLGATHER, 0},
         {"topk-q8 stochastic (all-gather)", GCOMP_CODEC_TOPK_Q8, GCOMP_ROUND_STOCHASTIC, GCOMP_TOPK_SAMPLED,
-         GCOMP_ALGO_ALLGATHER},
+         GCOMP_ALGO_ALLGATHER, 0},
+    };
+    static const dcase_t halves[] = {
+        {"fp16, q8 stochastic (sra)", GCOMP_CODEC_Q8, GCOMP_ROUND_STOCHASTIC, GCOMP_TOPK_EXACT, GCOMP_ALGO_AUTO, 1},
+        {"fp16, topk sampled (all-gather)", GCOMP_CODEC_TOPK, GCOMP_ROUND_NEAREST, GCOMP_TOPK_SAMPLED,
+         GCOMP_ALGO_ALLGATHER, 1},
+        {"bf16, q8 nearest (sra)", GCOMP_CODEC_Q8, GCOMP_ROUND_NEAREST, GCOMP_TOPK_EXACT, GCOMP_ALGO_AUTO, 2},
+        {"bf16, topk exact (all-gather)", GCOMP_CODEC_TOPK, GCOMP_ROUND_NEAREST, GCOMP_TOPK_EXACT,
+         GCOMP_ALGO_ALLGATHER, 2},
     };
     static const size_t sizes[] = {1, 1000, 70001};
     for (size_t c = 0; c < GCOMP_ARRAY_SIZE(cases); c++)
         for (size_t s = 0; s < GCOMP_ARRAY_SIZE(sizes); s++) run_pair(&cases[c], sizes[s], 0, 0);
+    for (size_t c = 0; c < GCOMP_ARRAY_SIZE(halves); c++) {
+        if (mpi_type(halves[c].half) == MPI_DATATYPE_NULL) {
+            if (world_rank == 0) printf("%-72s skipped (this MPI has no such type)\n", halves[c].name);
+            continue;
+        }
+        run_pair(&halves[c], 70001, 0, 0);
+        run_pair(&halves[c], 70001, 1, 1);
+    }
     run_pair(&cases[1], 70001, 1, 0);
     run_pair(&cases[5], 70001, 1, 0);
     if (world_size > 1) {
