@@ -635,6 +635,20 @@ gcomp_status_t gcomp_cuda_widen(gcomp_cuda_ctx_t *ctx, const void *src, gcomp_dt
     return err ? gcomp_cuda_ctx_error(ctx, err, "conversion to fp32") : GCOMP_OK;
 }
 
+gcomp_status_t gcomp_cuda_fold(gcomp_cuda_ctx_t *ctx, float *acc, float *res, uint64_t n)
+{
+    if (ctx == NULL) return GCOMP_ERR_INVALID;
+    if (n == 0) return GCOMP_OK;
+    int prev = 0;
+    GCOMP_CHECK(gcomp_cuda_ctx_enter(ctx, &prev));
+    /* The none codec's encoder again: out = src + residual (element by element, so in place), residual = 0. */
+    gcomp_cu_none_t a = {.src = acc, .dtype = GCOMP_CU_F32, .res = res, .n = n, .out = (uint8_t *)acc};
+    int err = ctx->be->none_encode(ctx->stream, &a);
+    if (err == 0) err = ctx->be->sync(ctx->stream);
+    gcomp_cuda_ctx_leave(ctx, prev);
+    return err ? gcomp_cuda_ctx_error(ctx, err, "adding a residual") : GCOMP_OK;
+}
+
 gcomp_status_t gcomp_cuda_convert(gcomp_cuda_ctx_t *ctx, const float *src, void *dst, gcomp_dtype_t dtype,
                                   uint64_t n)
 {

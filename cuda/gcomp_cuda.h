@@ -116,6 +116,9 @@ GCOMP_INTERNAL gcomp_status_t gcomp_cuda_frames_decode(gcomp_cuda_ctx_t *ctx, in
 GCOMP_INTERNAL gcomp_status_t gcomp_cuda_widen(gcomp_cuda_ctx_t *ctx, const void *src, gcomp_dtype_t dtype,
                                                float *dst, uint64_t n);
 
+/** acc[i] += res[i], res[i] = 0 (one rounding per element, the CPU's), device memory. */
+GCOMP_INTERNAL gcomp_status_t gcomp_cuda_fold(gcomp_cuda_ctx_t *ctx, float *acc, float *res, uint64_t n);
+
 /** dst[i] = src[i] converted to @p dtype (fp32, fp16 or bf16; round to nearest even), device memory. */
 GCOMP_INTERNAL gcomp_status_t gcomp_cuda_convert(gcomp_cuda_ctx_t *ctx, const float *src, void *dst,
                                                  gcomp_dtype_t dtype, uint64_t n);

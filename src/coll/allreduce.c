@@ -235,12 +235,6 @@ gcomp_status_t gcomp_allreduce_algo(gcomp_comm_t *ctx, const void *sendbuf, void
     /* Device buffers are never touched from the host: an unsupported case is this rank's error. */
     gcomp_status_t local = gcomp_coll_device_attach(&call, sendbuf, recvbuf);
     call.algo = gcomp_algo_choose(&call.params, count, ctx->size, call.stage_elems, algo);
-    if (call.dev != NULL && call.algo == GCOMP_ALGO_SPARSE_RS) {
-        /* Its owners size their frames by reading the sums on the host; device calls all-gather. */
-        if (algo == GCOMP_ALGO_SPARSE_RS)
-            gcomp_info("GCOMP_ALGO=sparse-rs does not take device buffers: all-gather instead");
-        call.algo = GCOMP_ALGO_ALLGATHER;
-    }
     ctx->last_algo = call.algo;
 
     if (local == GCOMP_OK) local = prepare(&call, sendbuf, recvbuf, residual);

@@ -108,19 +108,40 @@ static void predict(const gcomp_call_t *call, const float *acc, size_t len, uint
     *nnz_p = nnz;
 }
 
-static void rs_reduce_encode(gcomp_call_t *call, size_t off, size_t len, float *acc, float *l2, gcomp_msg_t *m)
+/* Fold the level-2 residual into the sums first (the choice is about what is sent this time), and
+ * return where the host can read them: acc itself, or for device buffers a host copy of it. */
+static const float *fold_and_read(gcomp_call_t *call, float *acc, float *l2, size_t len)
 {
-    gcomp_comm_t *ctx = call->ctx;
+    if (call->space != 0) {
+        float *host = call->ctx->work.ptr;
+        gcomp_status_t st = l2 != NULL ? gcomp_coll_device_fold(call, acc, l2, len) : GCOMP_OK;
+        if (st == GCOMP_OK) st = gcomp_coll_device_read(call, host, acc, len * sizeof(float));
+        if (st != GCOMP_OK) {
+            if (call->local == GCOMP_OK) call->local = st;
+            return NULL;
+        }
+        return host;
+    }
     if (l2 != NULL) {
-        /* Fold the level-2 residual in first: the choice is about what is sent this time. */
         for (size_t i = 0; i < len; i++) {
             acc[i] += l2[i];
             l2[i] = 0.0f;
         }
     }
+    return acc;
+}
+
+static void rs_reduce_encode(gcomp_call_t *call, size_t off, size_t len, float *acc, float *l2, gcomp_msg_t *m)
+{
+    gcomp_comm_t *ctx = call->ctx;
+    const float *sums = fold_and_read(call, acc, l2, len);
+    if (sums == NULL) {
+        m->len = 0; /* the stand-in for a frame this rank could not make */
+        return;
+    }
     uint64_t nnz;
     size_t sparse_bytes, dense_bytes;
-    predict(call, acc, len, &nnz, &sparse_bytes, &dense_bytes);
+    predict(call, sums, len, &nnz, &sparse_bytes, &dense_bytes);
     size_t gather_cap = rs_gather_bound(call, len);
     if (sparse_bytes < dense_bytes) {
         gcomp_codec_params_t sp = sparse_params(call, ratio_for(nnz, len));
@@ -152,6 +173,8 @@ static const gcomp_rsag_policy_t rs_policy = {
 
 gcomp_status_t gcomp_sparse_rs_prepare(gcomp_call_t *call, size_t *l2_len_p)
 {
+    /* Device buffers: the owners read their sums on the host (no chunk is longer than a stage). */
+    if (call->space != 0) GCOMP_CHECK(gcomp_scratch_reserve(&call->ctx->work, call->stage_elems * sizeof(float)));
     return gcomp_rsag_prepare(call, &rs_policy, l2_len_p);
 }
 

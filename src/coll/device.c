@@ -113,6 +113,26 @@ gcomp_status_t gcomp_coll_device_narrow(gcomp_call_t *call, void *out)
 #endif
 }
 
+gcomp_status_t gcomp_coll_device_fold(gcomp_call_t *call, float *acc, float *res, size_t n)
+{
+#if GCOMP_HAVE_CUDA
+    return gcomp_cuda_fold(call->dev, acc, res, n);
+#else
+    (void)call, (void)acc, (void)res, (void)n;
+    return GCOMP_ERR_UNSUPPORTED;
+#endif
+}
+
+gcomp_status_t gcomp_coll_device_read(gcomp_call_t *call, void *host, const void *src, size_t bytes)
+{
+#if GCOMP_HAVE_CUDA
+    return gcomp_cuda_memcpy(call->dev, host, src, bytes);
+#else
+    (void)call, (void)host, (void)src, (void)bytes;
+    return GCOMP_ERR_UNSUPPORTED;
+#endif
+}
+
 gcomp_status_t gcomp_space_alloc(int space, size_t bytes, void **p_p)
 {
     void *p = NULL;

@@ -275,24 +275,16 @@ int main(int argc, char **argv)
         run_pair(&cases[2], 70001, 0, 1);
         run_pair(&cases[4], 70001, 0, 1);
     }
-    /* sparse-rs asked for: device calls all-gather instead (the host context uses the same). */
-    {
-        int f0 = check_failures;
-        gcomp_comm_t *ctx;
-        REQUIRE(gcomp_comm_create(MPI_COMM_WORLD, &ctx) == GCOMP_OK, "context");
-        const size_t n = 20000;
-        float *xd = dev_alloc(n), *od = dev_alloc(n), *x = malloc(n * sizeof(float));
-        fill_heavy(x, n, 3);
-        to_dev(xd, x, n);
-        gcomp_codec_params_t p = params_for(GCOMP_CODEC_TOPK);
-        gcomp_status_t st = gcomp_allreduce_algo(ctx, xd, od, n, MPI_FLOAT, MPI_SUM, NULL, &p, GCOMP_ALGO_SPARSE_RS);
-        CHECK(st == GCOMP_OK && ctx->last_algo == GCOMP_ALGO_ALLGATHER, "sparse-rs on device buffers: %s, algo %d",
-              gcomp_status_string(st), ctx->last_algo);
-        free(x);
-        gcomp_cuda_free(dev, xd);
-        gcomp_cuda_free(dev, od);
-        gcomp_comm_destroy(ctx);
-        case_line("sparse-rs asked for device buffers: all-gather", f0);
+    /* The sparse reduce-scatter: owners size their frames from the sums read back to the host. */
+    static const dcase_t rs[] = {
+        {"topk exact (sparse-rs)", GCOMP_CODEC_TOPK, GCOMP_ROUND_NEAREST, GCOMP_TOPK_EXACT, GCOMP_ALGO_SPARSE_RS, 0},
+        {"topk-q8 stochastic (sparse-rs, level-2 residual)", GCOMP_CODEC_TOPK_Q8, GCOMP_ROUND_STOCHASTIC,
+         GCOMP_TOPK_SAMPLED, GCOMP_ALGO_SPARSE_RS, 0},
+    };
+    for (size_t c = 0; c < GCOMP_ARRAY_SIZE(rs); c++) {
+        run_pair(&rs[c], 1000, 0, 0);
+        run_pair(&rs[c], 70001, 0, 0);
+        if (world_size > 1) run_pair(&rs[c], 70001, 1, 1);
     }
     test_refusals();
     int rc = check_finish("test_allreduce_device");
