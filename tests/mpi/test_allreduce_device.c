@@ -10,7 +10,8 @@
  * ranks in one job), must give the same output bits and the same residuals on every rank, for every
  * codec, both roundings, both top-k selections, in place or not, over several calls (so error
  * feedback carries). Also: what the device path does not take fails on every rank with
- * GCOMP_ERR_UNSUPPORTED, and a call that fails leaves a device residual exactly as it was.
+ * GCOMP_ERR_UNSUPPORTED, a call that fails (a mismatch, a damaged frame) leaves a device residual
+ * exactly as it was.
  *
  * Built twice: over the kernels' host emulation (emulate.c), and with GCOMP_TEST_SIMT over the real
  * kernels on the SIMT emulator (cuda/simt), under ASan and UBSan where the compiler has them.
@@ -225,6 +226,56 @@ static void test_refusals(void)
     case_line("refusals fail on every rank and leave the device residual alone", f0);
 }
 
+/* A damaged frame from rank 1 (fault injection builds): every rank fails the call, the device
+ * residual is left as it was, the context goes on, and the next call is right again. */
+static void test_fault(const char *kind, gcomp_codec_t codec)
+{
+#if GCOMP_HAVE_FAULT_INJECTION
+    int f0 = check_failures;
+    const size_t n = 30000;
+    char spec[64];
+    snprintf(spec, sizeof(spec), "%s,rank=1,call=2", kind);
+    set_env("GCOMP_FAULT", spec);
+    gcomp_comm_t *ctx;
+    REQUIRE(gcomp_comm_create(MPI_COMM_WORLD, &ctx) == GCOMP_OK, "context");
+    set_env("GCOMP_FAULT", NULL);
+    gcomp_residual_t *res;
+    gcomp_residual_create(&res);
+    gcomp_codec_params_t p = params_for(codec);
+    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float)), *xd = dev_alloc(n), *od = dev_alloc(n);
+    gcomp_status_t st = GCOMP_OK;
+    for (int call = 0; call < 2; call++) {
+        fill_heavy(x, n, (uint64_t)(world_rank * 10 + call));
+        to_dev(xd, x, n);
+        st = gcomp_allreduce(ctx, xd, od, n, MPI_FLOAT, MPI_SUM, res, &p);
+        CHECK(st == GCOMP_OK, "%s: good call %d: %s", kind, call, gcomp_status_string(st));
+    }
+    size_t l1, l2, l1b, l2b;
+    float *b1 = residual_copy(res, 1, &l1), *b2 = residual_copy(res, 2, &l2);
+    st = gcomp_allreduce(ctx, xd, od, n, MPI_FLOAT, MPI_SUM, res, &p);
+    CHECK(st != GCOMP_OK, "%s from rank 1: the damaged call succeeded on rank %d", kind, world_rank);
+    float *a1 = residual_copy(res, 1, &l1b), *a2 = residual_copy(res, 2, &l2b);
+    CHECK(l1 == l1b && l2 == l2b && memcmp(a1, b1, l1 * sizeof(float)) == 0 &&
+              memcmp(a2, b2, l2 * sizeof(float)) == 0,
+          "%s: the failed call changed the device residual", kind);
+    CHECK(ctx->failed == GCOMP_OK, "%s: a damaged frame failed the context", kind);
+    st = gcomp_allreduce(ctx, xd, od, n, MPI_FLOAT, MPI_SUM, res, &p);
+    from_dev(y, od, n);
+    CHECK(st == GCOMP_OK && identical_across(MPI_COMM_WORLD, y, n * sizeof(float)), "%s: the next call: %s", kind,
+          gcomp_status_string(st));
+    free(a1), free(a2), free(b1), free(b2), free(x), free(y);
+    gcomp_cuda_free(dev, xd);
+    gcomp_cuda_free(dev, od);
+    gcomp_residual_destroy(res);
+    gcomp_comm_destroy(ctx);
+    char name[96];
+    snprintf(name, sizeof(name), "%s frame from rank 1 (%s): an error on every rank", kind, gcomp_codec_name(codec));
+    case_line(name, f0);
+#else
+    (void)kind, (void)codec;
+#endif
+}
+
 int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
@@ -287,6 +338,10 @@ int main(int argc, char **argv)
         if (world_size > 1) run_pair(&rs[c], 70001, 1, 1);
     }
     test_refusals();
+    if (world_size > 1) {
+        test_fault("flip", GCOMP_CODEC_Q8);
+        test_fault("truncate", GCOMP_CODEC_TOPK);
+    }
     int rc = check_finish("test_allreduce_device");
     MPI_Finalize();
     return rc;
