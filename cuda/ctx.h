@@ -21,6 +21,7 @@ enum {
     GCOMP_CU_BUF_KEYS,        /* the sample's keys */
     GCOMP_CU_BUF_HIST,        /* two selections' histograms */
     GCOMP_CU_BUF_STATUS,      /* tile status of the single-pass scans */
+    GCOMP_CU_BUF_PARTS,       /* per-part counts of gcomp_cuda_count_sparse */
     GCOMP_CU_BUF_COUNT
 };
 

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels.h"
+
 #ifdef __CUDACC__
 #define GCOMP_HD static __host__ __device__ __forceinline__
 #else
@@ -307,6 +309,18 @@ GCOMP_HD uint32_t gcomp_cu_unpack(const uint8_t *in, uint64_t len, uint64_t j, u
     for (unsigned b = 0; b < 5 && byte + b < len; b++) v |= (uint64_t)in[byte + b] << (8 * b);
     uint64_t mask = width == 32 ? 0xffffffffull : (1ull << width) - 1;
     return (uint32_t)((v >> (pos & 7)) & mask);
+}
+
+/* Append part q (the range right after p's) to p: the counts of the two ranges as one. */
+GCOMP_HD void gcomp_cu_count_join(gcomp_cu_count_part_t *p, const gcomp_cu_count_part_t *q)
+{
+    p->nnz += q->nnz;
+    p->nonfinite += q->nonfinite;
+    if (q->first == GCOMP_CU_NONE_INDEX) return;
+    if (q->max_gap > p->max_gap) p->max_gap = q->max_gap;
+    if (p->last != GCOMP_CU_NONE_INDEX && q->first - p->last - 1 > p->max_gap) p->max_gap = q->first - p->last - 1;
+    if (p->first == GCOMP_CU_NONE_INDEX) p->first = q->first;
+    p->last = q->last;
 }
 
 /* The fp16 value the topk codec sends for v (clamped so that no Inf reaches the wire). */

@@ -649,6 +649,40 @@ gcomp_status_t gcomp_cuda_fold(gcomp_cuda_ctx_t *ctx, float *acc, float *res, ui
     return err ? gcomp_cuda_ctx_error(ctx, err, "adding a residual") : GCOMP_OK;
 }
 
+gcomp_status_t gcomp_cuda_count_sparse(gcomp_cuda_ctx_t *ctx, const float *src, uint64_t n,
+                                       gcomp_cuda_sparse_count_t *count_p)
+{
+    if (ctx == NULL) return GCOMP_ERR_INVALID;
+    gcomp_cu_count_part_t all = {0, 0, GCOMP_CU_NONE_INDEX, GCOMP_CU_NONE_INDEX, 0};
+    if (n > 0) {
+        /* Parts of at least 64 Ki elements, at most 1024 of them: a few KiB come back. */
+        uint64_t per = GCOMP_MAX((n + 1023) / 1024, (uint64_t)65536);
+        uint32_t nparts = (uint32_t)((n + per - 1) / per);
+        gcomp_cu_count_part_t parts_host[1024];
+        int prev = 0;
+        GCOMP_CHECK(gcomp_cuda_ctx_enter(ctx, &prev));
+        void *parts = NULL;
+        gcomp_status_t st = gcomp_cuda_ctx_reserve(ctx, GCOMP_CU_BUF_PARTS, nparts * sizeof(parts_host[0]), &parts);
+        int err = 0;
+        if (st == GCOMP_OK) {
+            gcomp_cu_count_t a = {.src = src, .n = n, .per_part = per, .nparts = nparts, .parts = parts};
+            err = ctx->be->count(ctx->stream, &a);
+            if (err == 0) err = ctx->be->copy(ctx->stream, parts_host, parts, nparts * sizeof(parts_host[0]));
+            if (err == 0) err = ctx->be->sync(ctx->stream);
+        }
+        gcomp_cuda_ctx_leave(ctx, prev);
+        if (st != GCOMP_OK) return st;
+        if (err) return gcomp_cuda_ctx_error(ctx, err, "counting non-zeros");
+        for (uint32_t b = 0; b < nparts; b++) gcomp_cu_count_join(&all, &parts_host[b]);
+    }
+    count_p->nnz = all.nnz;
+    count_p->nonfinite = all.nonfinite;
+    /* The first non-zero's delta is its index (deltas count from -1). */
+    uint64_t first = all.first == GCOMP_CU_NONE_INDEX ? 0 : all.first;
+    count_p->max_delta = GCOMP_MAX(all.max_gap, first);
+    return GCOMP_OK;
+}
+
 gcomp_status_t gcomp_cuda_convert(gcomp_cuda_ctx_t *ctx, const float *src, void *dst, gcomp_dtype_t dtype,
                                   uint64_t n)
 {

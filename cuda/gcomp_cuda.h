@@ -116,6 +116,18 @@ GCOMP_INTERNAL gcomp_status_t gcomp_cuda_frames_decode(gcomp_cuda_ctx_t *ctx, in
 GCOMP_INTERNAL gcomp_status_t gcomp_cuda_widen(gcomp_cuda_ctx_t *ctx, const void *src, gcomp_dtype_t dtype,
                                                float *dst, uint64_t n);
 
+/** What gcomp_cuda_count_sparse() finds in an fp32 array. */
+typedef struct gcomp_cuda_sparse_count {
+    uint64_t nnz;       /**< finite non-zero values */
+    uint64_t nonfinite; /**< NaN and infinities */
+    uint64_t max_delta; /**< largest delta of the top-k index encoding over the non-zeros: the first
+                             one's index, then i - j - 1 between consecutive ones (0 when none) */
+} gcomp_cuda_sparse_count_t;
+
+/** Count @p n fp32 values in device memory: what the sparse reduce-scatter needs to size a frame. */
+GCOMP_INTERNAL gcomp_status_t gcomp_cuda_count_sparse(gcomp_cuda_ctx_t *ctx, const float *src, uint64_t n,
+                                                      gcomp_cuda_sparse_count_t *count_p);
+
 /** acc[i] += res[i], res[i] = 0 (one rounding per element, the CPU's), device memory. */
 GCOMP_INTERNAL gcomp_status_t gcomp_cuda_fold(gcomp_cuda_ctx_t *ctx, float *acc, float *res, uint64_t n);
 

@@ -245,6 +245,26 @@ typedef struct gcomp_cu_topk_decode {
     gcomp_cu_ctl_t *ctl;  /* bad: INDEX or VALUE; then dst is not touched */
 } gcomp_cu_topk_decode_t;
 
+/* ---- counting a sum's non-zeros (the sparse reduce-scatter's choice of frame) -------------------- */
+
+#define GCOMP_CU_NONE_INDEX UINT64_MAX
+/* What one part (a contiguous range) of the array holds. */
+typedef struct gcomp_cu_count_part {
+    uint64_t nnz;       /* finite non-zero values */
+    uint64_t nonfinite;
+    uint64_t first;     /* index of the first and the last finite non-zero; GCOMP_CU_NONE_INDEX if none */
+    uint64_t last;
+    uint64_t max_gap;   /* largest i - j - 1 between consecutive finite non-zeros j < i of the part */
+} gcomp_cu_count_part_t;
+
+typedef struct gcomp_cu_count {
+    const float *src;
+    uint64_t n;
+    uint64_t per_part;  /* elements of each part but the last */
+    uint32_t nparts;
+    gcomp_cu_count_part_t *parts;
+} gcomp_cu_count_t;
+
 /* fp32 sums back to the user's element type. */
 typedef struct gcomp_cu_convert {
     const float *src;
@@ -277,6 +297,7 @@ typedef struct gcomp_cu_backend {
     int (*topk_payload)(void *impl, const gcomp_cu_topk_payload_t *a);
     int (*topk_decode)(void *impl, const gcomp_cu_topk_decode_t *a);
     int (*convert)(void *impl, const gcomp_cu_convert_t *a);
+    int (*count)(void *impl, const gcomp_cu_count_t *a);
 } gcomp_cu_backend_t;
 
 /* Every op returns 0 or a backend error code (cudaError_t for the GPU); the GPU ones are enqueued on
@@ -299,6 +320,7 @@ int gcomp_cu_launch_topk_decide(void *stream, const gcomp_cu_topk_decide_t *a);
 int gcomp_cu_launch_topk_payload(void *stream, const gcomp_cu_topk_payload_t *a);
 int gcomp_cu_launch_topk_decode(void *stream, const gcomp_cu_topk_decode_t *a);
 int gcomp_cu_launch_convert(void *stream, const gcomp_cu_convert_t *a);
+int gcomp_cu_launch_count(void *stream, const gcomp_cu_count_t *a);
 
 #ifdef __cplusplus
 }

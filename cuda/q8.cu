@@ -285,3 +285,40 @@ extern "C" int gcomp_cu_launch_convert(void *stream, const gcomp_cu_convert_t *a
     GCU_LAUNCH(grid_for(a->n, 1), Q8_THREADS, (cudaStream_t)stream, convert_kernel)(*a);
     return (int)cudaGetLastError();
 }
+
+/* One block per part: each thread counts a contiguous run of the part, thread 0 joins the runs in
+ * order (gaps across runs need the neighbours' ends). */
+__global__ void __launch_bounds__(Q8_THREADS) count_kernel(gcomp_cu_count_t a)
+{
+    __shared__ gcomp_cu_count_part_t s_run[Q8_THREADS];
+    const uint64_t lo = (uint64_t)blockIdx.x * a.per_part;
+    const uint64_t hi = lo + a.per_part < a.n ? lo + a.per_part : a.n;
+    const uint64_t span = hi > lo ? hi - lo : 0, each = (span + Q8_THREADS - 1) / Q8_THREADS;
+    const uint64_t b = lo + each * threadIdx.x, e = b + each < hi ? b + each : hi;
+    gcomp_cu_count_part_t r = {0, 0, GCOMP_CU_NONE_INDEX, GCOMP_CU_NONE_INDEX, 0};
+    for (uint64_t i = b; i < e; i++) {
+        float v = a.src[i];
+        if (gcomp_cu_key(v) >= GCOMP_CU_KEY_NONFINITE) {
+            r.nonfinite++;
+        } else if (v != 0.0f) {
+            if (r.last != GCOMP_CU_NONE_INDEX && i - r.last - 1 > r.max_gap) r.max_gap = i - r.last - 1;
+            if (r.first == GCOMP_CU_NONE_INDEX) r.first = i;
+            r.last = i;
+            r.nnz++;
+        }
+    }
+    s_run[threadIdx.x] = r;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        gcomp_cu_count_part_t p = s_run[0];
+        for (int t = 1; t < Q8_THREADS; t++) gcomp_cu_count_join(&p, &s_run[t]);
+        a.parts[blockIdx.x] = p;
+    }
+}
+
+extern "C" int gcomp_cu_launch_count(void *stream, const gcomp_cu_count_t *a)
+{
+    if (a->nparts == 0) return 0;
+    GCU_LAUNCH((int)a->nparts, Q8_THREADS, (cudaStream_t)stream, count_kernel)(*a);
+    return (int)cudaGetLastError();
+}

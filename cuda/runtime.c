@@ -209,6 +209,7 @@ static const gcomp_cu_backend_t gcomp_cu_backend_gpu = {
     .topk_payload = gcomp_cu_launch_topk_payload,
     .topk_decode = gcomp_cu_launch_topk_decode,
     .convert = gcomp_cu_launch_convert,
+    .count = gcomp_cu_launch_count,
 };
 
 /* ---- contexts --------------------------------------------------------------------------------- */

@@ -27,6 +27,7 @@ const gcomp_cu_backend_t *gcomp_cu_backend_simt(void)
         be.topk_payload = gcomp_cu_launch_topk_payload;
         be.topk_decode = gcomp_cu_launch_topk_decode;
         be.convert = gcomp_cu_launch_convert;
+        be.count = gcomp_cu_launch_count;
         be.name = "simt";
     }
     return &be;

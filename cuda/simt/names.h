@@ -20,5 +20,6 @@
 #define gcomp_cu_launch_topk_payload gcomp_simt_launch_topk_payload
 #define gcomp_cu_launch_topk_decode gcomp_simt_launch_topk_decode
 #define gcomp_cu_launch_convert gcomp_simt_launch_convert
+#define gcomp_cu_launch_count gcomp_simt_launch_count
 
 #endif

@@ -78,10 +78,12 @@ static unsigned bit_width(uint64_t v)
     return w;
 }
 
-/* Frame sizes of both encodings of the sum, predicted from one pass over it. */
-static void predict(const gcomp_call_t *call, const float *acc, size_t len, uint64_t *nnz_p,
-                    size_t *sparse_p, size_t *dense_p)
+/* What decides the owner's frame: the sum's finite non-zeros, non-finite values, and the largest
+ * delta of the index encoding (first index, then gaps). One pass, on the host or on the device. */
+static gcomp_status_t count_sum(gcomp_call_t *call, const float *acc, size_t len, uint64_t *nnz_p,
+                                uint64_t *nonfinite_p, uint64_t *max_delta_p)
 {
+    if (call->space != 0) return gcomp_coll_device_count(call, acc, len, nnz_p, nonfinite_p, max_delta_p);
     uint64_t nnz = 0, nonfinite = 0, max_delta = 0;
     size_t prev = 0;
     for (size_t i = 0; i < len; i++) {
@@ -95,6 +97,14 @@ static void predict(const gcomp_call_t *call, const float *acc, size_t len, uint
             nnz++;
         }
     }
+    *nnz_p = nnz, *nonfinite_p = nonfinite, *max_delta_p = max_delta;
+    return GCOMP_OK;
+}
+
+/* Frame sizes of both encodings of the sum, predicted from its counts. */
+static void predict(const gcomp_call_t *call, size_t len, uint64_t nnz, uint64_t nonfinite, uint64_t max_delta,
+                    size_t *sparse_p, size_t *dense_p)
+{
     uint64_t k = gcomp_topk_k(ratio_for(nnz, len), len);
     unsigned w = bit_width(max_delta);
     size_t exc = (size_t)nonfinite * GCOMP_WIRE_EXC_LEN;
@@ -105,43 +115,33 @@ static void predict(const gcomp_call_t *call, const float *acc, size_t len, uint
     } else {
         *dense_p = GCOMP_WIRE_HEADER_LEN + len * 4; /* none carries non-finite values inline */
     }
-    *nnz_p = nnz;
 }
 
-/* Fold the level-2 residual into the sums first (the choice is about what is sent this time), and
- * return where the host can read them: acc itself, or for device buffers a host copy of it. */
-static const float *fold_and_read(gcomp_call_t *call, float *acc, float *l2, size_t len)
+/* Fold the level-2 residual into the sums first: the choice is about what is sent this time. */
+static gcomp_status_t fold(gcomp_call_t *call, float *acc, float *l2, size_t len)
 {
-    if (call->space != 0) {
-        float *host = call->ctx->work.ptr;
-        gcomp_status_t st = l2 != NULL ? gcomp_coll_device_fold(call, acc, l2, len) : GCOMP_OK;
-        if (st == GCOMP_OK) st = gcomp_coll_device_read(call, host, acc, len * sizeof(float));
-        if (st != GCOMP_OK) {
-            if (call->local == GCOMP_OK) call->local = st;
-            return NULL;
-        }
-        return host;
+    if (l2 == NULL) return GCOMP_OK;
+    if (call->space != 0) return gcomp_coll_device_fold(call, acc, l2, len);
+    for (size_t i = 0; i < len; i++) {
+        acc[i] += l2[i];
+        l2[i] = 0.0f;
     }
-    if (l2 != NULL) {
-        for (size_t i = 0; i < len; i++) {
-            acc[i] += l2[i];
-            l2[i] = 0.0f;
-        }
-    }
-    return acc;
+    return GCOMP_OK;
 }
 
 static void rs_reduce_encode(gcomp_call_t *call, size_t off, size_t len, float *acc, float *l2, gcomp_msg_t *m)
 {
     gcomp_comm_t *ctx = call->ctx;
-    const float *sums = fold_and_read(call, acc, l2, len);
-    if (sums == NULL) {
+    uint64_t nnz = 0, nonfinite = 0, max_delta = 0;
+    gcomp_status_t st = fold(call, acc, l2, len);
+    if (st == GCOMP_OK) st = count_sum(call, acc, len, &nnz, &nonfinite, &max_delta);
+    if (st != GCOMP_OK) {
+        if (call->local == GCOMP_OK) call->local = st;
         m->len = 0; /* the stand-in for a frame this rank could not make */
         return;
     }
-    uint64_t nnz;
     size_t sparse_bytes, dense_bytes;
-    predict(call, sums, len, &nnz, &sparse_bytes, &dense_bytes);
+    predict(call, len, nnz, nonfinite, max_delta, &sparse_bytes, &dense_bytes);
     size_t gather_cap = rs_gather_bound(call, len);
     if (sparse_bytes < dense_bytes) {
         gcomp_codec_params_t sp = sparse_params(call, ratio_for(nnz, len));
@@ -173,8 +173,6 @@ static const gcomp_rsag_policy_t rs_policy = {
 
 gcomp_status_t gcomp_sparse_rs_prepare(gcomp_call_t *call, size_t *l2_len_p)
 {
-    /* Device buffers: the owners read their sums on the host (no chunk is longer than a stage). */
-    if (call->space != 0) GCOMP_CHECK(gcomp_scratch_reserve(&call->ctx->work, call->stage_elems * sizeof(float)));
     return gcomp_rsag_prepare(call, &rs_policy, l2_len_p);
 }
 

@@ -316,11 +316,12 @@ GCOMP_INTERNAL int gcomp_coll_device_ok(const void *sendbuf, const void *recvbuf
  * at the end narrow dst into the output. */
 GCOMP_INTERNAL gcomp_status_t gcomp_coll_device_widen(gcomp_call_t *call, const void *in);
 GCOMP_INTERNAL gcomp_status_t gcomp_coll_device_narrow(gcomp_call_t *call, void *out);
-/* Device calls of the sparse reduce-scatter: acc += res, res = 0 on the device; and a copy of device
- * memory to the host (the owner's sums, to size its frame). */
+/* Device calls of the sparse reduce-scatter: acc += res, res = 0; and the counts that size the
+ * owner's frame (finite non-zeros, non-finite values, largest index delta), both on the device. */
 GCOMP_INTERNAL gcomp_status_t gcomp_coll_device_fold(gcomp_call_t *call, float *acc, float *res, size_t n);
-GCOMP_INTERNAL gcomp_status_t gcomp_coll_device_read(gcomp_call_t *call, void *host, const void *src,
-                                                     size_t bytes);
+GCOMP_INTERNAL gcomp_status_t gcomp_coll_device_count(gcomp_call_t *call, const float *acc, size_t n,
+                                                      uint64_t *nnz_p, uint64_t *nonfinite_p,
+                                                      uint64_t *max_delta_p);
 /* The codecs on the call's memory: src, residual and dst are device pointers when call->dev is set;
  * frames are always in host memory. */
 GCOMP_INTERNAL gcomp_status_t gcomp_coll_frame_encode(gcomp_call_t *call, const gcomp_codec_params_t *params,

@@ -123,12 +123,16 @@ gcomp_status_t gcomp_coll_device_fold(gcomp_call_t *call, float *acc, float *res
 #endif
 }
 
-gcomp_status_t gcomp_coll_device_read(gcomp_call_t *call, void *host, const void *src, size_t bytes)
+gcomp_status_t gcomp_coll_device_count(gcomp_call_t *call, const float *acc, size_t n, uint64_t *nnz_p,
+                                       uint64_t *nonfinite_p, uint64_t *max_delta_p)
 {
 #if GCOMP_HAVE_CUDA
-    return gcomp_cuda_memcpy(call->dev, host, src, bytes);
+    gcomp_cuda_sparse_count_t c;
+    GCOMP_CHECK(gcomp_cuda_count_sparse(call->dev, acc, n, &c));
+    *nnz_p = c.nnz, *nonfinite_p = c.nonfinite, *max_delta_p = c.max_delta;
+    return GCOMP_OK;
 #else
-    (void)call, (void)host, (void)src, (void)bytes;
+    (void)call, (void)acc, (void)n, (void)nnz_p, (void)nonfinite_p, (void)max_delta_p;
     return GCOMP_ERR_UNSUPPORTED;
 #endif
 }

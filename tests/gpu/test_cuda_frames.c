@@ -393,6 +393,50 @@ static void test_corrupt(test_rng_t *r)
     gcomp_cuda_free(ctx, d);
 }
 
+/* gcomp_cuda_count_sparse against a plain loop: sparse, dense, empty, non-finite, gaps across parts. */
+static void test_count(test_rng_t *r)
+{
+    static const size_t sizes[] = {0, 1, 255, 257, 65536, 65537, 200003, 1000003};
+    for (size_t si = 0; si < GCOMP_ARRAY_SIZE(sizes); si++) {
+        size_t n = sizes[si];
+        for (int pattern = 0; pattern < 4; pattern++) {
+            float *x = malloc((n + 1) * sizeof(float));
+            for (size_t i = 0; i < n; i++) {
+                uint64_t u = test_rng_next(r);
+                switch (pattern) {
+                case 0: x[i] = u % 1000 == 0 ? (float)test_rng_gauss(r) : 0.0f; break; /* sparse */
+                case 1: x[i] = (float)test_rng_gauss(r); break;                       /* dense */
+                case 2: x[i] = 0.0f; break;                                           /* empty */
+                default: x[i] = u % 97 == 0 ? NAN : u % 89 == 0 ? -INFINITY : u % 50000 == 0 ? 1.0f : 0.0f;
+                }
+            }
+            if (pattern == 0 && n > 70000) x[n - 1] = 3.0f, x[70000] = 0.0f; /* a gap that spans parts */
+            uint64_t nnz = 0, nonfinite = 0, max_delta = 0;
+            size_t prev = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (!isfinite(x[i])) {
+                    nonfinite++;
+                } else if (x[i] != 0.0f) {
+                    uint64_t d = nnz == 0 ? i : i - prev - 1;
+                    if (d > max_delta) max_delta = d;
+                    prev = i, nnz++;
+                }
+            }
+            float *d = dev_alloc(n * sizeof(float));
+            to_dev(d, x, n * sizeof(float));
+            gcomp_cuda_sparse_count_t c;
+            gcomp_status_t st = gcomp_cuda_count_sparse(ctx, d, n, &c);
+            CHECK(st == GCOMP_OK && c.nnz == nnz && c.nonfinite == nonfinite && c.max_delta == max_delta,
+                  "count n=%zu pattern %d: %s, nnz %llu/%llu, non-finite %llu/%llu, max delta %llu/%llu", n, pattern,
+                  gcomp_status_string(st), (unsigned long long)c.nnz, (unsigned long long)nnz,
+                  (unsigned long long)c.nonfinite, (unsigned long long)nonfinite, (unsigned long long)c.max_delta,
+                  (unsigned long long)max_delta);
+            gcomp_cuda_free(ctx, d);
+            free(x);
+        }
+    }
+}
+
 /* Big chunks on a GPU: 10^6 .. 10^8 elements, the sizes the benchmarks use. */
 static void test_big(test_rng_t *r)
 {
@@ -440,6 +484,7 @@ int main(void)
     test_topk(&r);
     test_multi(&r);
     test_corrupt(&r);
+    test_count(&r);
     if (big) test_big(&r);
     printf("%lu frames compared; top-k: sampled pass then keep %u, trim %u, exact %u; exact from the start %u; "
            "final mode keep %u trim %u candidates %u all elements %u keep-all-finite %u; ties cut %u\n",
