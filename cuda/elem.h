@@ -311,6 +311,24 @@ GCOMP_HD uint32_t gcomp_cu_unpack(const uint8_t *in, uint64_t len, uint64_t j, u
     return (uint32_t)((v >> (pos & 7)) & mask);
 }
 
+/* The counts of src[lo, hi). */
+GCOMP_HD gcomp_cu_count_part_t gcomp_cu_count_range(const float *src, uint64_t lo, uint64_t hi)
+{
+    gcomp_cu_count_part_t r = {0, 0, GCOMP_CU_NONE_INDEX, GCOMP_CU_NONE_INDEX, 0};
+    for (uint64_t i = lo; i < hi; i++) {
+        float v = src[i];
+        if (gcomp_cu_key(v) >= GCOMP_CU_KEY_NONFINITE) {
+            r.nonfinite++;
+        } else if (v != 0.0f) {
+            if (r.last != GCOMP_CU_NONE_INDEX && i - r.last - 1 > r.max_gap) r.max_gap = i - r.last - 1;
+            if (r.first == GCOMP_CU_NONE_INDEX) r.first = i;
+            r.last = i;
+            r.nnz++;
+        }
+    }
+    return r;
+}
+
 /* Append part q (the range right after p's) to p: the counts of the two ranges as one. */
 GCOMP_HD void gcomp_cu_count_join(gcomp_cu_count_part_t *p, const gcomp_cu_count_part_t *q)
 {

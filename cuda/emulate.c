@@ -470,19 +470,7 @@ static int emu_count(void *impl, const gcomp_cu_count_t *a)
     (void)impl;
     for (uint32_t b = 0; b < a->nparts; b++) {
         uint64_t lo = (uint64_t)b * a->per_part, hi = lo + a->per_part < a->n ? lo + a->per_part : a->n;
-        gcomp_cu_count_part_t r = {0, 0, GCOMP_CU_NONE_INDEX, GCOMP_CU_NONE_INDEX, 0};
-        for (uint64_t i = lo; i < hi; i++) {
-            float v = a->src[i];
-            if (gcomp_cu_key(v) >= GCOMP_CU_KEY_NONFINITE) {
-                r.nonfinite++;
-            } else if (v != 0.0f) {
-                if (r.last != GCOMP_CU_NONE_INDEX && i - r.last - 1 > r.max_gap) r.max_gap = i - r.last - 1;
-                if (r.first == GCOMP_CU_NONE_INDEX) r.first = i;
-                r.last = i;
-                r.nnz++;
-            }
-        }
-        a->parts[b] = r;
+        a->parts[b] = gcomp_cu_count_range(a->src, lo, hi); /* one part at a time, in one run */
     }
     return 0;
 }

@@ -295,19 +295,7 @@ __global__ void __launch_bounds__(Q8_THREADS) count_kernel(gcomp_cu_count_t a)
     const uint64_t hi = lo + a.per_part < a.n ? lo + a.per_part : a.n;
     const uint64_t span = hi > lo ? hi - lo : 0, each = (span + Q8_THREADS - 1) / Q8_THREADS;
     const uint64_t b = lo + each * threadIdx.x, e = b + each < hi ? b + each : hi;
-    gcomp_cu_count_part_t r = {0, 0, GCOMP_CU_NONE_INDEX, GCOMP_CU_NONE_INDEX, 0};
-    for (uint64_t i = b; i < e; i++) {
-        float v = a.src[i];
-        if (gcomp_cu_key(v) >= GCOMP_CU_KEY_NONFINITE) {
-            r.nonfinite++;
-        } else if (v != 0.0f) {
-            if (r.last != GCOMP_CU_NONE_INDEX && i - r.last - 1 > r.max_gap) r.max_gap = i - r.last - 1;
-            if (r.first == GCOMP_CU_NONE_INDEX) r.first = i;
-            r.last = i;
-            r.nnz++;
-        }
-    }
-    s_run[threadIdx.x] = r;
+    s_run[threadIdx.x] = gcomp_cu_count_range(a.src, b, e);
     __syncthreads();
     if (threadIdx.x == 0) {
         gcomp_cu_count_part_t p = s_run[0];

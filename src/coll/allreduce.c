@@ -269,8 +269,10 @@ gcomp_status_t gcomp_allreduce_algo(gcomp_comm_t *ctx, const void *sendbuf, void
     st = agreed;
     if (st == GCOMP_OK) {
         gcomp_residual_commit(&call.txn);
-        if (dtype != GCOMP_DTYPE_FP32 && call.space != 0) st = gcomp_coll_device_narrow(&call, recvbuf);
-        else if (dtype != GCOMP_DTYPE_FP32) from_f32(dtype, call.dst, recvbuf, count);
+        if (dtype != GCOMP_DTYPE_FP32) {
+            if (call.space != 0) st = gcomp_coll_device_narrow(&call, recvbuf);
+            else from_f32(dtype, call.dst, recvbuf, count);
+        }
     } else {
         gcomp_residual_rollback(&call.txn);
     }
