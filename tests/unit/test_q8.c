@@ -3,7 +3,7 @@
  * element-by-element reference written here from q8_ref.h, the error bounds of q8_ref.h, unbiased
  * stochastic rounding, exact cases, error feedback that loses nothing, non-finite values, and a
  * decoder that rejects malformed payloads. Runs with the kernel variant gcomp_isa_active() picks;
- * test_q8_simd compares the variants with each other.
+ * test_isa compares the variants with each other.
  */
 #include <float.h>
 #include <string.h>
