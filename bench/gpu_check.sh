@@ -2,8 +2,11 @@
 # The GPU check, in one go, for a machine with an NVIDIA GPU (written for an H200): build with CUDA
 # and without MPI, run the gpu suite (CUDA frames byte-identical to the CPU codecs' up to 10^8
 # elements), the codec benchmark on the device, and gcomp's top-k against torch.topk on the same
-# 10^8 floats at 1%, both timed in one Python process. Finishes in under 8 minutes; every step has a
-# time limit. Logs go to $OUT (or build/gpu-check) and the last lines summarise.
+# 10^8 floats at 1%, both timed in one Python process, and compute-sanitizer's memcheck, racecheck,
+# synccheck and initcheck over the gpu suite at small sizes. Every step has a time limit; the rest
+# finishes in under 8 minutes, and the three tools beyond memcheck add at most 330 s to that
+# (GPU_CHECK_SANITIZERS=memcheck leaves them out). Logs go to $OUT (or build/gpu-check),
+# one per step (memcheck.log, racecheck.log, ...), and the last lines summarise.
 #
 # What the machine must have: meson, ninja, nvcc (CUDA >= 12), python3 with torch. No MPI, no network,
 # no Debian packages: xxhash is used header-only from .deps/xxhash/usr/include when pkg-config does
@@ -11,6 +14,7 @@
 #     mkdir -p .deps && cd .deps && apt-get download libxxhash-dev && dpkg -x libxxhash-dev_*.deb xxhash
 #
 # Usage: bench/gpu_check.sh            (from the repository root or anywhere)
+#        GPU_CHECK_SANITIZERS="memcheck racecheck" bench/gpu_check.sh   (a subset of the sanitizer tools)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -57,9 +61,21 @@ step build 200 ninja -C "$build" -j"$(nproc)" || { note "build failed"; exit 1; 
 step unit_cuda 60 meson test -C "$build" --print-errorlogs cuda_elem cuda_frames_emulated || status=1
 step gpu_suite 170 meson test -C "$build" --suite gpu --print-errorlogs -v || status=1
 cp "$build/meson-logs/testlog.txt" "$out/testlog.txt" 2>/dev/null
+# compute-sanitizer over the gpu suite (small sizes), one tool at a time: each finds what the SIMT
+# emulator cannot (cuda/simt/README.md): memcheck out-of-bounds and misaligned device accesses and
+# leaks, racecheck shared-memory hazards, synccheck barrier and warp-primitive misuse, initcheck reads
+# of uninitialised device memory. GPU_CHECK_SANITIZERS picks the tools (empty: none).
 if command -v compute-sanitizer >/dev/null; then
-    step memcheck 90 env GCOMP_TEST_GPU_SMALL=1 compute-sanitizer --tool memcheck --error-exitcode 3 \
-        "$build/tests/gpu/test_cuda_frames" || status=1
+    for tool in ${GPU_CHECK_SANITIZERS-memcheck racecheck synccheck initcheck}; do
+        case $tool in
+        racecheck) limit=150 ;;
+        *) limit=90 ;;
+        esac
+        step "$tool" $limit env GCOMP_TEST_GPU_SMALL=1 meson test -C "$build" --suite gpu --print-errorlogs -v \
+            --wrapper "compute-sanitizer --tool $tool --error-exitcode 3" || status=1
+    done
+else
+    note "compute-sanitizer not found: memcheck, racecheck, synccheck and initcheck not run"
 fi
 
 # 3. Throughput on the device, a device copy as the baseline in the same run.
