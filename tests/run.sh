@@ -3,8 +3,8 @@
 #
 # Stages (all by default; with meson test arguments, e.g. `tests/run.sh --suite unit`, only the
 # first, with those arguments):
-#   1. build/test   gcc, MPICH, fault injection compiled in: every suite (gpu and verbs programs
-#                   exit 77, skipped with the reason, where there is no GPU or RDMA device);
+#   1. build/test   gcc, MPICH, fault injection compiled in: every suite (gpu programs exit 77,
+#                   skipped with the reason, where there is no GPU; no verbs suite exists yet);
 #                   GCOMP_SKIP_SLOW=1 leaves out the slow suite
 #   2. build/asan   the same under AddressSanitizer + UndefinedBehaviorSanitizer, LeakSanitizer on
 #                   every rank at exit: suites unit and mpi

@@ -222,7 +222,6 @@ int main(int argc, char **argv)
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
     set_env("GCOMP_PIPELINE_BYTES", "64K");
     set_env("GCOMP_ALGO", NULL);
-    /* REQUIRE evaluates its condition twice: never a call inside it. */
     gcomp_status_t created = gcomp_comm_create(MPI_COMM_WORLD, &ctx);
     REQUIRE(created == GCOMP_OK, "context: %s", gcomp_status_string(created));
     size_t P = (size_t)world_size;

@@ -46,7 +46,6 @@ int main(int argc, char **argv)
     set_env("GCOMP_TIMEOUT_S", "2");
     set_env("GCOMP_ALGO", NULL);
     gcomp_comm_t *ctx;
-    /* REQUIRE evaluates its condition twice: never a call inside it. */
     gcomp_status_t created = gcomp_comm_create(MPI_COMM_WORLD, &ctx);
     REQUIRE(created == GCOMP_OK, "context: %s", gcomp_status_string(created));
     int last = world_size - 1;
