@@ -71,5 +71,5 @@ int main(int argc, char **argv)
     print_features();
     if (!strcmp(opt, "-f")) return 0;
     print_variables(0);
-    return gcomp_config()->n_errors > 0 ? 1 : 0;
+    return gcomp_core_config()->n_errors > 0 ? 1 : 0;
 }
