@@ -21,7 +21,7 @@ static void print_features(void)
 {
     printf("build features:\n");
     printf("  mpi:        %s\n", GCOMP_MPI_FLAVOUR);
-    printf("  cuda:       %s\n", GCOMP_HAVE_CUDA ? "kernels built (sm_80, sm_90, PTX); gcomp_allreduce takes host buffers only"
+    printf("  cuda:       %s\n", GCOMP_HAVE_CUDA ? "kernels built (sm_80, sm_90, PTX); gcomp_allreduce takes host and device buffers"
                                                  : "no");
     printf("  verbs:      %s\n", GCOMP_HAVE_VERBS ? "libibverbs headers found; no verbs transport in this version"
                                                  : "no");

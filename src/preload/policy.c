@@ -1,4 +1,4 @@
-#define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_COLL
+#define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_INIT
 #include "preload/policy.h"
 
 #include <dlfcn.h>
