@@ -21,7 +21,7 @@ static void print_features(void)
 {
     printf("build features:\n");
     printf("  mpi:        %s\n", GCOMP_MPI_FLAVOUR);
-    printf("  cuda:       %s\n", GCOMP_HAVE_CUDA ? "kernels built (sm_80, sm_90, PTX); gcomp_allreduce takes host buffers only"
+    printf("  cuda:       %s\n", GCOMP_HAVE_CUDA ? "kernels built (sm_80, sm_90, PTX); gcomp_allreduce takes host and device buffers"
                                                  : "no");
     printf("  verbs:      %s\n", GCOMP_HAVE_VERBS ? "libibverbs headers found; no verbs transport in this version"
                                                  : "no");
@@ -71,5 +71,5 @@ int main(int argc, char **argv)
     print_features();
     if (!strcmp(opt, "-f")) return 0;
     print_variables(0);
-    return gcomp_config()->n_errors > 0 ? 1 : 0;
+    return gcomp_core_config()->n_errors > 0 ? 1 : 0;
 }

@@ -17,12 +17,7 @@ static const gcomp_transport_ops_t *const transport_table[] = {
 
 static const char *kind_name(gcomp_transport_kind_t kind)
 {
-    switch (kind) {
-    case GCOMP_TRANSPORT_AUTO: return "auto";
-    case GCOMP_TRANSPORT_MPI: return "mpi";
-    case GCOMP_TRANSPORT_VERBS: return "verbs";
-    }
-    return "?";
+    return (unsigned)kind <= GCOMP_TRANSPORT_VERBS ? gcomp_transport_names[kind] : "?";
 }
 
 const gcomp_transport_ops_t *gcomp_transport_select(gcomp_transport_kind_t kind)
@@ -34,12 +29,8 @@ const gcomp_transport_ops_t *gcomp_transport_select(gcomp_transport_kind_t kind)
         if (kind != GCOMP_TRANSPORT_AUTO) break;
     }
     if (kind != GCOMP_TRANSPORT_AUTO && kind != GCOMP_TRANSPORT_MPI) {
-        static int told;
-        if (!told) {
-            told = 1;
-            gcomp_info("GCOMP_TRANSPORT=%s is not available in this build or on this machine; "
-                       "using mpi point-to-point", kind_name(kind));
-        }
+        gcomp_info_once("GCOMP_TRANSPORT=%s is not available in this build or on this machine; "
+                        "using mpi point-to-point", kind_name(kind));
     }
     return &gcomp_transport_mpi_ops;
 }

@@ -16,6 +16,7 @@
 #include "gcomp.h"
 #include "core/compiler.h"
 #include "core/config.h"
+#include "transport_vars.h"
 
 typedef struct gcomp_transport_ops gcomp_transport_ops_t;
 

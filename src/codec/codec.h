@@ -23,9 +23,9 @@
 
 #include "gcomp.h"
 #include "core/compiler.h"
-#include "core/config.h"
 #include "core/mem.h"
 #include "core/rng.h"
+#include "codec/isa.h"
 #include "codec/wire.h"
 
 /* Where an encoder puts the chunk's non-finite elements (wire form, see wire.h). Entries must be

@@ -3,11 +3,12 @@
 
 #include "gcomp_config.h"
 #include "codec/codec.h"
+#include "codec/codec_vars.h"
 #include "core/log.h"
 
 void gcomp_codec_params_default(gcomp_codec_params_t *params)
 {
-    const gcomp_config_t *cfg = gcomp_config();
+    const gcomp_codec_config_t *cfg = gcomp_codec_config();
     params->codec = (gcomp_codec_t)cfg->codec;
     params->error_feedback = cfg->ef;
     params->q8_bucket = cfg->q8_bucket;
@@ -56,8 +57,7 @@ gcomp_status_t gcomp_codec_params_check(const gcomp_codec_params_t *p)
 
 const char *gcomp_codec_name(gcomp_codec_t codec)
 {
-    const gcomp_codec_ops_t *ops = gcomp_codec_ops_get(codec);
-    return ops ? ops->name : "?";
+    return (unsigned)codec <= GCOMP_CODEC_TOPK_Q8 ? gcomp_codec_names[codec] : "?";
 }
 
 const gcomp_codec_ops_t *gcomp_codec_ops_get(gcomp_codec_t id)

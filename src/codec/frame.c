@@ -10,6 +10,7 @@
 
 #include "gcomp_config.h"
 #include "codec/codec.h"
+#include "codec/codec_vars.h"
 #include "codec/isa.h"
 #include "core/log.h"
 
@@ -53,11 +54,7 @@ gcomp_status_t gcomp_frame_compress(const gcomp_codec_params_t *params, uint8_t 
     *len = c;
     *flags |= GCOMP_WIRE_FLAG_ZSTD;
 #else
-    static int warned;
-    if (!warned) {
-        warned = 1;
-        gcomp_warn("GCOMP_ZSTD=%d but this build has no zstd; frames are sent without it", params->zstd_level);
-    }
+    gcomp_warn_once("GCOMP_ZSTD=%d but this build has no zstd; frames are sent without it", params->zstd_level);
 #endif
     return GCOMP_OK;
 }
@@ -299,7 +296,7 @@ gcomp_status_t gcomp_frame_decode(const void *frame, size_t frame_len, const gco
     gcomp_scratch_t *scratch = gcomp_thread_scratch();
     if (scratch == NULL) return GCOMP_ERR_NOMEM;
     return gcomp_frame_decode_ex(frame, frame_len, expect, dst, accumulate, gcomp_isa_active(), scratch,
-                                 expect != NULL && gcomp_config()->checksum, info_p);
+                                 expect != NULL && gcomp_codec_config()->checksum, info_p);
 }
 
 gcomp_status_t gcomp_frame_peek(const void *frame, size_t frame_len, gcomp_frame_info_t *info_p)

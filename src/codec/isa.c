@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include "gcomp_config.h"
+#include "codec/codec_vars.h"
 #include "core/log.h"
 
 int gcomp_isa_available(gcomp_isa_t isa)
@@ -30,13 +31,7 @@ int gcomp_isa_available(gcomp_isa_t isa)
 
 const char *gcomp_isa_name(gcomp_isa_t isa)
 {
-    switch (isa) {
-    case GCOMP_ISA_AUTO: return "auto";
-    case GCOMP_ISA_SCALAR: return "scalar";
-    case GCOMP_ISA_AVX2: return "avx2";
-    case GCOMP_ISA_AVX512: return "avx512";
-    }
-    return "?";
+    return (unsigned)isa <= GCOMP_ISA_AVX512 ? gcomp_isa_names[isa] : "?";
 }
 
 static gcomp_isa_t active = GCOMP_ISA_AUTO;
@@ -47,7 +42,7 @@ static void choose(void)
     gcomp_isa_t best = gcomp_isa_available(GCOMP_ISA_AVX512) ? GCOMP_ISA_AVX512
                        : gcomp_isa_available(GCOMP_ISA_AVX2) ? GCOMP_ISA_AVX2
                                                              : GCOMP_ISA_SCALAR;
-    gcomp_isa_t want = (gcomp_isa_t)gcomp_config()->isa;
+    gcomp_isa_t want = (gcomp_isa_t)gcomp_codec_config()->isa;
     if (want != GCOMP_ISA_AUTO && !gcomp_isa_available(want)) {
         gcomp_warn("GCOMP_ISA=%s is not available on this CPU or build; using %s",
                    gcomp_isa_name(want), gcomp_isa_name(best));

@@ -3,7 +3,8 @@
 #define GCOMP_CODEC_ISA_H
 
 #include "core/compiler.h"
-#include "core/config.h"
+
+typedef enum { GCOMP_ISA_AUTO = 0, GCOMP_ISA_SCALAR, GCOMP_ISA_AVX2, GCOMP_ISA_AVX512 } gcomp_isa_t;
 
 #define GCOMP_ISA_COUNT 4 /* indexed by gcomp_isa_t; GCOMP_ISA_AUTO is never a kernel slot */
 

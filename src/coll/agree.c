@@ -91,10 +91,10 @@ static gcomp_status_t wait_agreement(gcomp_call_t *call, const char *what)
         }
         if (flag) return GCOMP_OK;
         double now = gcomp_clock_s();
-        if (now - start > gcomp_config()->timeout_s) {
+        if (now - start > ctx->cfg.timeout_s) {
             gcomp_warn("call %llu: waited %.1f s (GCOMP_TIMEOUT_S=%g) in the %s all-reduce: some rank of "
                        "the %d did not make this call; the context fails from now on",
-                       (unsigned long long)call->seq, now - start, gcomp_config()->timeout_s, what, ctx->size);
+                       (unsigned long long)call->seq, now - start, ctx->cfg.timeout_s, what, ctx->size);
             ctx->leak = 1;
             return GCOMP_ERR_TIMEOUT;
         }

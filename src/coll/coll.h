@@ -25,6 +25,7 @@
 #include "core/compiler.h"
 #include "core/config.h"
 #include "core/mem.h"
+#include "coll/coll_vars.h"
 #include "transport.h"
 
 /* Fingerprint fields every rank must agree on before data moves (agree.c). */
@@ -120,6 +121,7 @@ struct gcomp_comm {
     int size;
     uint32_t comm_id;           /* agreed by all ranks; in every frame header */
     uint64_t seq;               /* sequence number of the next call */
+    gcomp_coll_config_t cfg;    /* the variables its calls use, as they were at creation */
     gcomp_transport_t *tp;
     gcomp_stats_t stats;
     gcomp_status_t failed;      /* not OK: every later call returns this at once */
@@ -295,8 +297,8 @@ GCOMP_INTERNAL void gcomp_cost_estimate(gcomp_algo_t algo, const gcomp_codec_par
 GCOMP_INTERNAL gcomp_algo_t gcomp_algo_choose(const gcomp_codec_params_t *params, size_t n, int size,
                                               size_t stage_elems, gcomp_algo_t forced);
 
-/* Stage of the pipeline for a call of n elements (a multiple of 64, frames far below 2 GiB). */
-GCOMP_INTERNAL size_t gcomp_coll_stage_elems(size_t n);
+/* Stage of the pipeline for a call of n elements on ctx (a multiple of 64, frames far below 2 GiB). */
+GCOMP_INTERNAL size_t gcomp_coll_stage_elems(const gcomp_comm_t *ctx, size_t n);
 
 /* device.c: memory spaces (0: host; d + 1: CUDA device d) and the call's device side. */
 GCOMP_INTERNAL gcomp_status_t gcomp_space_alloc(int space, size_t bytes, void **p_p);

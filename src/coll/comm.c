@@ -54,6 +54,7 @@ gcomp_status_t gcomp_comm_create(MPI_Comm comm, gcomp_comm_t **ctx_p)
     ctx->agree->req = MPI_REQUEST_NULL;
     ctx->last_algo = GCOMP_ALGO_AUTO;
     ctx->fault_seq = -1;
+    ctx->cfg = *gcomp_coll_config();
 
     if (PMPI_Comm_dup(comm, &ctx->comm) != MPI_SUCCESS) {
         gcomp_warn("gcomp_comm_create: PMPI_Comm_dup failed");
@@ -79,7 +80,7 @@ gcomp_status_t gcomp_comm_create(MPI_Comm comm, gcomp_comm_t **ctx_p)
     ctx->comm_id = id;
     gcomp_fault_arm(ctx);
 
-    const gcomp_transport_ops_t *ops = gcomp_transport_select((gcomp_transport_kind_t)gcomp_config()->transport);
+    const gcomp_transport_ops_t *ops = gcomp_transport_select((gcomp_transport_kind_t)gcomp_transport_config()->transport);
     st = ops->connect(ctx->comm, &ctx->tp);
     if (st != GCOMP_OK) {
         gcomp_warn("gcomp_comm_create: the %s transport failed to connect: %s", ops->name,

@@ -26,13 +26,7 @@
 
 const char *gcomp_algo_name(gcomp_algo_t algo)
 {
-    switch (algo) {
-    case GCOMP_ALGO_AUTO: return "auto";
-    case GCOMP_ALGO_SRA: return "sra";
-    case GCOMP_ALGO_ALLGATHER: return "allgather";
-    case GCOMP_ALGO_SPARSE_RS: return "sparse-rs";
-    }
-    return "?";
+    return (unsigned)algo <= GCOMP_ALGO_SPARSE_RS ? gcomp_algo_names[algo] : "?";
 }
 
 static int is_sparse(gcomp_codec_t codec)
@@ -118,12 +112,8 @@ gcomp_algo_t gcomp_algo_choose(const gcomp_codec_params_t *params, size_t n, int
 {
     if (forced != GCOMP_ALGO_AUTO) {
         if (gcomp_algo_applies(forced, params->codec)) return forced;
-        static int told;
-        if (!told) {
-            told = 1;
-            gcomp_info("GCOMP_ALGO=%s does not apply to codec %s: the cost model picks instead",
-                       gcomp_algo_name(forced), gcomp_codec_name(params->codec));
-        }
+        gcomp_info_once("GCOMP_ALGO=%s does not apply to codec %s: the cost model picks instead",
+                        gcomp_algo_name(forced), gcomp_codec_name(params->codec));
     }
     static const gcomp_algo_t candidates[] = {GCOMP_ALGO_SRA, GCOMP_ALGO_ALLGATHER, GCOMP_ALGO_SPARSE_RS};
     gcomp_algo_t best = GCOMP_ALGO_AUTO;

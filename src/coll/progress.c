@@ -174,7 +174,7 @@ int gcomp_coll_decode(gcomp_call_t *call, const gcomp_msg_t *m, int sender,
 gcomp_status_t gcomp_coll_stall(gcomp_call_t *call, int progressed, const gcomp_msg_t *waiting,
                                 const char *phase, unsigned *idle)
 {
-    double now = gcomp_clock_s(), timeout = gcomp_config()->timeout_s;
+    double now = gcomp_clock_s(), timeout = call->ctx->cfg.timeout_s;
     if (progressed) {
         call->deadline = now + timeout;
         *idle = 0;

@@ -1,6 +1,14 @@
 /*
- * Process configuration: every GCOMP_* environment variable is one row of the table in config.c
- * (name, default, one-line doc, type, field). Parsed once, on first use; gcomp_info prints it.
+ * Process configuration: every GCOMP_* environment variable is one row of a table, and each layer
+ * owns its table (its rows, its names, the struct the values land in): core here and in config.c,
+ * codec in codec/codec_vars.c, transports in transports/transport_vars.c, coll in coll/coll_vars.c,
+ * the interposer in preload/preload_vars.c. config.c is only the engine: it parses every table once,
+ * on first use, from one list of tables (config_tables.c, the one place that names them all, like
+ * UCX's registered config tables), so an unknown GCOMP_* variable is told apart from a known one and
+ * gcomp_info prints every row.
+ *
+ * Layers read their own values through their accessor (gcomp_codec_config() ...). A communicator
+ * snapshots what its calls use at creation (coll/coll_vars.h), so calls never read the environment.
  */
 #ifndef GCOMP_CORE_CONFIG_H
 #define GCOMP_CORE_CONFIG_H
@@ -8,52 +16,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Most pipeline stages of one all-reduce in flight at once (GCOMP_PIPELINE_DEPTH). */
-#define GCOMP_PIPELINE_DEPTH_MAX 8
-
 #include "gcomp.h"
 #include "core/compiler.h"
 
-typedef enum { GCOMP_ISA_AUTO = 0, GCOMP_ISA_SCALAR, GCOMP_ISA_AVX2, GCOMP_ISA_AVX512 } gcomp_isa_t;
-typedef enum { GCOMP_TRANSPORT_AUTO = 0, GCOMP_TRANSPORT_MPI, GCOMP_TRANSPORT_VERBS } gcomp_transport_kind_t;
-typedef enum { GCOMP_ALGO_AUTO = 0, GCOMP_ALGO_SRA, GCOMP_ALGO_ALLGATHER, GCOMP_ALGO_SPARSE_RS } gcomp_algo_t;
-
-typedef struct gcomp_config {
-    /* codec */
-    int codec;          /* gcomp_codec_t */
-    int ef;
-    uint32_t q8_bucket;
-    int rounding;       /* gcomp_rounding_t */
-    float topk_ratio;
-    int topk_select;    /* gcomp_topk_select_t */
-    int topk_values;    /* gcomp_value_type_t */
-    int zstd_level;
-    int checksum;
-    uint64_t seed;
-    int isa;            /* gcomp_isa_t */
-    /* collective and interposer */
-    size_t min_bytes;
-    double timeout_s;
-    size_t ef_max_bytes;
-    const char *exclude;
-    int stats;
-    int transport;      /* gcomp_transport_kind_t */
-    int algo;           /* gcomp_algo_t */
-    size_t pipeline_bytes;
-    int pipeline_depth;
-    /* diagnostics */
-    int debug_level;    /* gcomp_log_level_t */
-    unsigned debug_subsys;
-    int strict;
-    /* set by parsing */
-    int n_errors;       /* variables whose value could not be used */
-} gcomp_config_t;
-
-/* The configuration, parsed from the environment on first call (thread-safe). */
-GCOMP_INTERNAL const gcomp_config_t *gcomp_config(void);
-
-/* Re-read the environment (tests and tools only; not safe while other threads use gcomp). */
-GCOMP_INTERNAL void gcomp_config_reload(void);
+typedef enum {
+    GCOMP_VAR_ENUM,     /* index into choices */
+    GCOMP_VAR_BOOL,     /* int 0 or 1 */
+    GCOMP_VAR_INT,
+    GCOMP_VAR_UINT32,
+    GCOMP_VAR_U64,
+    GCOMP_VAR_SIZE,     /* size_t, with K, M, G suffixes */
+    GCOMP_VAR_FLOAT,
+    GCOMP_VAR_DOUBLE,
+    GCOMP_VAR_STRING,   /* const char *, pointing into the environment */
+    GCOMP_VAR_SUBSYS,   /* unsigned mask of GCOMP_SUBSYS_* */
+} gcomp_var_type_t;
 
 /* One row of the variable table, for gcomp_info and the docs. */
 typedef struct gcomp_config_var_info {
@@ -63,6 +40,52 @@ typedef struct gcomp_config_var_info {
     const char *accepted;  /* accepted values, in words */
 } gcomp_config_var_info_t;
 
+typedef struct gcomp_config_row {
+    gcomp_config_var_info_t info;
+    gcomp_var_type_t type;
+    size_t offset;              /* of the field in the table's values struct */
+    const char *const *choices; /* GCOMP_VAR_ENUM: index = stored value, NULL-terminated */
+    double lo, hi;              /* numeric range, inclusive unless lo_open; lo == hi == 0: none */
+    int lo_open;                /* lower bound excluded */
+} gcomp_config_row_t;
+
+typedef struct gcomp_config_table {
+    const char *layer;
+    const gcomp_config_row_t *rows;
+    size_t n_rows;
+    void *values;               /* the layer's struct the rows are parsed into */
+    /* Called after parsing when some variable (of any table) was invalid and GCOMP_STRICT is off:
+     * the layer falls back to its safe choice (the codec table turns compression off). May be NULL. */
+    void (*on_invalid)(void *values);
+    /* Further variables the layer reads itself (tests, tools), NULL-terminated; a name ending in '_'
+     * is a prefix. May be NULL. */
+    const char *const *also_known;
+} gcomp_config_table_t;
+
+/* Names of the bits of a GCOMP_SUBSYS_* mask (log.h), bit 0 first, NULL-terminated. */
+GCOMP_INTERNAL extern const char *const gcomp_subsys_names[];
+
+/* Every table, NULL-terminated (config_tables.c). */
+GCOMP_INTERNAL extern const gcomp_config_table_t *const gcomp_config_tables[];
+
+/* Parse every table from the environment, once (thread-safe); the layers' accessors call it. */
+GCOMP_INTERNAL void gcomp_config_load(void);
+
+/* Re-read the environment (tests and tools only; not safe while other threads use gcomp). */
+GCOMP_INTERNAL void gcomp_config_reload(void);
+
+/* Core's own rows. */
+typedef struct gcomp_core_config {
+    int debug_level;    /* gcomp_log_level_t */
+    unsigned debug_subsys;
+    int strict;
+    int n_errors;       /* set by parsing: variables (of every table) whose value could not be used */
+} gcomp_core_config_t;
+
+GCOMP_INTERNAL extern const gcomp_config_table_t gcomp_core_config_table;
+GCOMP_INTERNAL const gcomp_core_config_t *gcomp_core_config(void);
+
+/* Every row of every table, in table order, for gcomp_info and the docs. */
 GCOMP_INTERNAL size_t gcomp_config_var_count(void);
 GCOMP_INTERNAL const gcomp_config_var_info_t *gcomp_config_var(size_t i);
 /* Current value of row i as text, in buf. */
@@ -72,6 +95,7 @@ GCOMP_INTERNAL int gcomp_config_var_is_set(size_t i);
 
 /* Parsers shared with per-call option strings: return 0 on success. */
 GCOMP_INTERNAL int gcomp_parse_size(const char *s, size_t *out);
-GCOMP_INTERNAL int gcomp_parse_codec(const char *s, int *out);
+/* Index of s (case-insensitive) in a NULL-terminated name list. */
+GCOMP_INTERNAL int gcomp_parse_choice(const char *s, const char *const *choices, int *out);
 
 #endif

@@ -17,21 +17,16 @@ void gcomp_log_set_rank(int rank)
 int gcomp_log_enabled(gcomp_log_level_t level, unsigned subsys)
 {
     if (level == GCOMP_LOG_ERROR) return 1;
-    const gcomp_config_t *cfg = gcomp_config();
+    const gcomp_core_config_t *cfg = gcomp_core_config();
     if (level == GCOMP_LOG_WARN) return cfg->debug_level >= GCOMP_LOG_WARN;
     return (int)level <= cfg->debug_level && (cfg->debug_subsys & subsys) != 0;
 }
 
 static const char *subsys_name(unsigned subsys)
 {
-    switch (subsys) {
-    case GCOMP_SUBSYS_INIT: return "init";
-    case GCOMP_SUBSYS_CODEC: return "codec";
-    case GCOMP_SUBSYS_COLL: return "coll";
-    case GCOMP_SUBSYS_NET: return "net";
-    case GCOMP_SUBSYS_CUDA: return "cuda";
-    default: return "?";
-    }
+    for (int b = 0; gcomp_subsys_names[b] != NULL; b++)
+        if (subsys == 1u << b) return gcomp_subsys_names[b];
+    return "?";
 }
 
 void gcomp_log_emit(gcomp_log_level_t level, unsigned subsys, const char *file, int line,

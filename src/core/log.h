@@ -7,6 +7,8 @@
 #ifndef GCOMP_CORE_LOG_H
 #define GCOMP_CORE_LOG_H
 
+#include <stdatomic.h>
+
 #include "core/compiler.h"
 
 typedef enum {
@@ -41,9 +43,19 @@ GCOMP_INTERNAL void gcomp_log_set_rank(int rank);
             gcomp_log_emit((level), GCOMP_LOG_SUBSYS, __FILE__, __LINE__, __VA_ARGS__);           \
     } while (0)
 
+/* Log at most once per process from this line, whichever threads get here (the flag is atomic). */
+#define gcomp_log_once_(level, ...)                                                               \
+    do {                                                                                          \
+        static atomic_flag once_ = ATOMIC_FLAG_INIT;                                              \
+        if (!atomic_flag_test_and_set_explicit(&once_, memory_order_relaxed))                     \
+            gcomp_log_((level), __VA_ARGS__);                                                     \
+    } while (0)
+
 #define gcomp_error(...) gcomp_log_(GCOMP_LOG_ERROR, __VA_ARGS__)
 #define gcomp_warn(...) gcomp_log_(GCOMP_LOG_WARN, __VA_ARGS__)
 #define gcomp_info(...) gcomp_log_(GCOMP_LOG_INFO, __VA_ARGS__)
+#define gcomp_warn_once(...) gcomp_log_once_(GCOMP_LOG_WARN, __VA_ARGS__)
+#define gcomp_info_once(...) gcomp_log_once_(GCOMP_LOG_INFO, __VA_ARGS__)
 #ifdef NDEBUG
 #define gcomp_trace(...) ((void)0)
 #else

@@ -1,4 +1,4 @@
-#define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_COLL
+#define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_INIT
 #include "preload/policy.h"
 
 #include <dlfcn.h>
@@ -10,6 +10,9 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "codec/codec_vars.h"
+#include "core/config.h"
+#include "preload/preload_vars.h"
 
 /* One item of GCOMP_EXCLUDE: call sites lo..hi or byte sizes lo..hi, both inclusive. */
 typedef struct exclude_range {
@@ -115,15 +118,16 @@ static int parse_exclude(const char *spec)
 
 static void policy_setup_once(void)
 {
-    const gcomp_config_t *cfg = gcomp_config();
+    const gcomp_preload_config_t *cfg = gcomp_preload_config();
+    const gcomp_core_config_t *core = gcomp_core_config();
     policy.min_bytes = cfg->min_bytes;
     if (cfg->exclude != NULL && cfg->exclude[0] != '\0' && parse_exclude(cfg->exclude) != 0) {
         policy.setup_errors = 1;
-        if (!cfg->strict)
+        if (!core->strict)
             gcomp_warn("compression is off because GCOMP_EXCLUDE is not valid "
                        "(GCOMP_STRICT=1 makes this an error instead)");
     }
-    int on = cfg->codec != GCOMP_CODEC_NONE && cfg->n_errors == 0 && policy.setup_errors == 0;
+    int on = gcomp_codec_config()->codec != GCOMP_CODEC_NONE && core->n_errors == 0 && policy.setup_errors == 0;
     atomic_store_explicit(&policy.enabled, on, memory_order_release);
 }
 

@@ -11,6 +11,8 @@
 #include "gcomp.h"
 #include "coll/coll.h"
 #include "core/config.h"
+#include "codec/codec_vars.h"
+#include "preload/preload_vars.h"
 #include "core/log.h"
 #include "preload/contexts.h"
 #include "preload/errors.h"
@@ -28,13 +30,14 @@ static int setup_invalid; /* invalid variables: the configuration's and the poli
 
 static void setup(void)
 {
-    const gcomp_config_t *cfg = gcomp_config();
+    const gcomp_preload_config_t *cfg = gcomp_preload_config();
+    const gcomp_codec_config_t *codec = gcomp_codec_config();
     int rank;
     if (PMPI_Comm_rank(MPI_COMM_WORLD, &rank) == MPI_SUCCESS) gcomp_log_set_rank(rank);
-    setup_invalid = cfg->n_errors + gcomp_policy_setup();
+    setup_invalid = gcomp_core_config()->n_errors + gcomp_policy_setup();
     if (gcomp_policy_enabled())
         gcomp_info("interposer active: codec %s, GCOMP_MIN_BYTES=%zu, GCOMP_EF=%d, GCOMP_EF_MAX_BYTES=%zu%s%s",
-                   gcomp_codec_name((gcomp_codec_t)cfg->codec), cfg->min_bytes, cfg->ef, cfg->ef_max_bytes,
+                   gcomp_codec_name((gcomp_codec_t)codec->codec), cfg->min_bytes, codec->ef, cfg->ef_max_bytes,
                    cfg->exclude[0] ? ", GCOMP_EXCLUDE=" : "", cfg->exclude);
     else
         gcomp_info("interposer loaded with compression off: every MPI_Allreduce goes to PMPI_Allreduce");
@@ -44,8 +47,7 @@ static void setup(void)
 static int start(void)
 {
     pthread_once(&setup_once, setup);
-    const gcomp_config_t *cfg = gcomp_config();
-    if (setup_invalid == 0 || !cfg->strict) return MPI_SUCCESS;
+    if (setup_invalid == 0 || !gcomp_core_config()->strict) return MPI_SUCCESS;
     gcomp_error("GCOMP_STRICT=1 and %d GCOMP_ variable%s above %s not valid: MPI_Init fails", setup_invalid,
                 setup_invalid > 1 ? "s" : "", setup_invalid > 1 ? "are" : "is");
     return gcomp_preload_raise(MPI_COMM_WORLD, GCOMP_ERR_CONFIG);
@@ -69,7 +71,7 @@ GCOMP_WRAPPER int MPI_Finalize(void)
 {
     if (in_gcomp) return PMPI_Finalize();
     in_gcomp = 1;
-    if (gcomp_config()->stats) gcomp_preload_stats_report();
+    if (gcomp_preload_config()->stats) gcomp_preload_stats_report();
     gcomp_registry_drop_all();
     gcomp_contexts_drop_all();
     gcomp_policy_fini();

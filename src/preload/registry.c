@@ -7,6 +7,8 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "codec/codec_vars.h"
+#include "preload/preload_vars.h"
 
 struct gcomp_ef_entry {
     MPI_Comm comm;
@@ -140,9 +142,8 @@ void gcomp_registry_acquire(MPI_Comm comm, void *buf, size_t count, MPI_Datatype
 {
     *entry_p = NULL;
     *residual_p = NULL;
-    const gcomp_config_t *cfg = gcomp_config();
-    if (!cfg->ef) return;
-    size_t cap = cfg->ef_max_bytes;
+    if (!gcomp_codec_config()->ef) return;
+    size_t cap = gcomp_preload_config()->ef_max_bytes;
     size_t need = residual_bytes > SIZE_MAX - ENTRY_BYTES ? SIZE_MAX : residual_bytes + ENTRY_BYTES;
     int fits = need <= cap;
 
@@ -243,7 +244,7 @@ void gcomp_registry_release(gcomp_ef_entry_t *e)
     e->bytes = bytes;
     e->in_use = 0;
     if (reg.stats.bytes > reg.stats.peak_bytes) reg.stats.peak_bytes = reg.stats.bytes;
-    size_t cap = gcomp_config()->ef_max_bytes;
+    size_t cap = gcomp_preload_config()->ef_max_bytes;
     if (reg.stats.bytes > cap) evict_to(cap, cap);
     pthread_mutex_unlock(&reg.lock);
 }

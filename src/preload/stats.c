@@ -5,6 +5,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "codec/codec_vars.h"
 #include "preload/contexts.h"
 #include "preload/registry.h"
 
@@ -75,7 +76,7 @@ void gcomp_preload_stats_report(void)
             "  bytes:     %s in, %s sent on the wire (a dense ring all-reduce sends %s): %.2fx less\n"
             "  time:      encode %.3f s, wire %.3f s, decode %.3f s, total %.3f s (slowest rank)\n"
             "  residuals: peak %s on one rank, %llu evicted, %llu reset; %llu non-finite values seen\n",
-            size, gcomp_codec_name((gcomp_codec_t)gcomp_config()->codec),
+            size, gcomp_codec_name((gcomp_codec_t)gcomp_codec_config()->codec),
             (unsigned long long)sum_all[S_CALLS], (unsigned long long)sum_all[S_PASSED],
             (unsigned long long)sum_all[S_ERRORS], (unsigned long long)sum_all[S_CONTEXTS],
             human((double)sum_all[S_BYTES_IN], in, sizeof(in)), human((double)sum_all[S_SENT], sent, sizeof(sent)),

@@ -4,7 +4,11 @@
 
 #include "check.h"
 #include "gcomp.h"
+#include "codec/codec.h"
+#include "codec/codec_vars.h"
+#include "coll/coll_vars.h"
 #include "core/config.h"
+#include "preload/preload_vars.h"
 
 static void clear_env(void)
 {
@@ -15,11 +19,15 @@ int main(void)
 {
     clear_env();
     gcomp_config_reload();
-    const gcomp_config_t *c = gcomp_config();
+    /* Each layer's values; reload updates them in place. */
+    const gcomp_codec_config_t *c = gcomp_codec_config();
+    const gcomp_coll_config_t *coll = gcomp_coll_config();
+    const gcomp_preload_config_t *pre = gcomp_preload_config();
+    const gcomp_core_config_t *core = gcomp_core_config();
     CHECK(c->codec == GCOMP_CODEC_Q8 && c->ef == 1 && c->q8_bucket == 512, "codec/ef/bucket defaults");
     CHECK(c->rounding == GCOMP_ROUND_STOCHASTIC && c->topk_select == GCOMP_TOPK_SAMPLED, "rounding/select defaults");
-    CHECK(fabsf(c->topk_ratio - 0.01f) < 1e-9f && c->min_bytes == 1u << 20 && c->timeout_s == 300, "numeric defaults");
-    CHECK(c->n_errors == 0 && c->checksum == 1 && c->zstd_level == 0, "clean parse");
+    CHECK(fabsf(c->topk_ratio - 0.01f) < 1e-9f && pre->min_bytes == 1u << 20 && coll->timeout_s == 300, "numeric defaults");
+    CHECK(core->n_errors == 0 && c->checksum == 1 && c->zstd_level == 0, "clean parse");
 
     /* Every row has a name, a default that parses, a doc and accepted values. */
     for (size_t i = 0; i < gcomp_config_var_count(); i++) {
@@ -36,8 +44,8 @@ int main(void)
     setenv("GCOMP_EF", "off", 1);
     gcomp_config_reload();
     CHECK(c->codec == GCOMP_CODEC_TOPK_Q8 && fabsf(c->topk_ratio - 0.25f) < 1e-9f, "codec and ratio");
-    CHECK(c->min_bytes == 65536 && c->ef_max_bytes == (size_t)(1.5 * 1024 * 1024 * 1024), "sizes");
-    CHECK(c->seed == 16 && c->ef == 0 && c->n_errors == 0, "seed %llu ef %d", (unsigned long long)c->seed, c->ef);
+    CHECK(pre->min_bytes == 65536 && pre->ef_max_bytes == (size_t)(1.5 * 1024 * 1024 * 1024), "sizes");
+    CHECK(c->seed == 16 && c->ef == 0 && core->n_errors == 0, "seed %llu ef %d", (unsigned long long)c->seed, c->ef);
     char buf[64];
     for (size_t i = 0; i < gcomp_config_var_count(); i++) {
         if (strcmp(gcomp_config_var(i)->name, "GCOMP_DEBUG_SUBSYS") == 0)
@@ -54,14 +62,14 @@ int main(void)
         setenv("GCOMP_CODEC", "q8", 1);
         setenv(bad[i][0], bad[i][1], 1);
         gcomp_config_reload();
-        CHECK(c->n_errors == 1 && c->codec == GCOMP_CODEC_NONE, "%s=%s: errors %d codec %d", bad[i][0], bad[i][1],
-              c->n_errors, c->codec);
+        CHECK(core->n_errors == 1 && c->codec == GCOMP_CODEC_NONE, "%s=%s: errors %d codec %d", bad[i][0], bad[i][1],
+              core->n_errors, c->codec);
     }
     clear_env();
     setenv("GCOMP_CODEC", "bogus", 1);
     setenv("GCOMP_STRICT", "1", 1);
     gcomp_config_reload();
-    CHECK(c->n_errors == 1 && c->strict == 1, "strict keeps the error for the caller to fail on");
+    CHECK(core->n_errors == 1 && core->strict == 1, "strict keeps the error for the caller to fail on");
 
     size_t sz;
     CHECK(gcomp_parse_size("4M", &sz) == 0 && sz == 4u << 20, "4M");
@@ -84,6 +92,14 @@ int main(void)
     p.codec = (gcomp_codec_t)9;
     CHECK(gcomp_codec_params_check(&p) == GCOMP_ERR_CONFIG, "codec 9");
     CHECK(strcmp(gcomp_codec_name(GCOMP_CODEC_TOPK_Q8), "topk-q8") == 0, "codec name");
+    /* The layers' name lists are the ones their ops tables and the parser use. */
+    for (int k = GCOMP_CODEC_NONE; k <= GCOMP_CODEC_TOPK_Q8; k++)
+        CHECK(strcmp(gcomp_codec_ops_get((gcomp_codec_t)k)->name, gcomp_codec_names[k]) == 0, "codec %d name", k);
+    /* No variable is in two layers' tables. */
+    for (size_t i = 0; i < gcomp_config_var_count(); i++)
+        for (size_t j = i + 1; j < gcomp_config_var_count(); j++)
+            CHECK(strcmp(gcomp_config_var(i)->name, gcomp_config_var(j)->name) != 0, "%s twice",
+                  gcomp_config_var(i)->name);
     CHECK(strcmp(gcomp_status_string(GCOMP_ERR_CHECKSUM), "frame checksum mismatch") == 0, "status string");
     CHECK(gcomp_version() == GCOMP_VERSION_NUMBER, "version");
     return check_finish("test_config");
