@@ -44,51 +44,6 @@ static int dtype_of(MPI_Datatype datatype, gcomp_dtype_t *dtype_p, size_t *size_
     return 0;
 }
 
-/* bf16 is the top half of an fp32; rounding to nearest even, NaN kept quiet. */
-static uint16_t f32_to_bf16(float f)
-{
-    uint32_t x = gcomp_f32_bits(f);
-    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);
-    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
-}
-
-static void to_f32(gcomp_dtype_t dtype, const void *in, float *out, size_t n)
-{
-    switch (dtype) {
-    case GCOMP_DTYPE_FP64:
-        for (size_t i = 0; i < n; i++) out[i] = (float)((const double *)in)[i];
-        break;
-    case GCOMP_DTYPE_FP16:
-        for (size_t i = 0; i < n; i++) out[i] = gcomp_f16_to_f32(((const uint16_t *)in)[i]);
-        break;
-    case GCOMP_DTYPE_BF16:
-        for (size_t i = 0; i < n; i++) out[i] = gcomp_bits_f32((uint32_t)((const uint16_t *)in)[i] << 16);
-        break;
-    case GCOMP_DTYPE_FP32:
-        memcpy(out, in, n * sizeof(float));
-        break;
-    }
-}
-
-/* Sums beyond a narrower type's range become Inf, as they would in that type. */
-static void from_f32(gcomp_dtype_t dtype, const float *in, void *out, size_t n)
-{
-    switch (dtype) {
-    case GCOMP_DTYPE_FP64:
-        for (size_t i = 0; i < n; i++) ((double *)out)[i] = in[i];
-        break;
-    case GCOMP_DTYPE_FP16:
-        for (size_t i = 0; i < n; i++) ((uint16_t *)out)[i] = gcomp_f32_to_f16(in[i]);
-        break;
-    case GCOMP_DTYPE_BF16:
-        for (size_t i = 0; i < n; i++) ((uint16_t *)out)[i] = f32_to_bf16(in[i]);
-        break;
-    case GCOMP_DTYPE_FP32:
-        if (out != in) memcpy(out, in, n * sizeof(float));
-        break;
-    }
-}
-
 static gcomp_status_t passthrough(gcomp_comm_t *ctx, const void *sendbuf, void *recvbuf, size_t count,
                                   MPI_Datatype datatype, MPI_Op op)
 {
@@ -151,13 +106,9 @@ static gcomp_status_t prepare(gcomp_call_t *call, const void *sendbuf, void *rec
     if (call->dtype == GCOMP_DTYPE_FP32) {
         call->src = in;
         call->dst = recvbuf;
-    } else if (call->space != 0) {
-        GCOMP_CHECK(gcomp_coll_device_widen(call, in));
     } else {
         /* One fp32 buffer serves as input and output: each region is encoded before it is written. */
-        GCOMP_CHECK(gcomp_scratch_reserve(&ctx->conv, call->n * sizeof(float)));
-        to_f32(call->dtype, in, ctx->conv.ptr, call->n);
-        call->src = call->dst = ctx->conv.ptr;
+        GCOMP_CHECK(gcomp_coll_widen(call, in));
     }
     if (residual != NULL && call->params.error_feedback) {
         gcomp_residual_key_t key = {
@@ -165,10 +116,10 @@ static gcomp_status_t prepare(gcomp_call_t *call, const void *sendbuf, void *rec
             .size = ctx->size,
             .rank = ctx->rank,
             .algo = call->algo,
-            .space = call->space,
+            .space_id = call->space.id,
             .stage_elems = call->stage_elems,
         };
-        GCOMP_CHECK(gcomp_residual_begin(ctx, residual, &key, l2_len, &call->txn));
+        GCOMP_CHECK(gcomp_residual_begin(ctx, residual, &key, &call->space, l2_len, &call->txn));
     }
     return GCOMP_OK;
 }
@@ -233,7 +184,7 @@ gcomp_status_t gcomp_allreduce_algo(gcomp_comm_t *ctx, const void *sendbuf, void
     call.stage_elems = gcomp_coll_stage_elems(ctx, count);
     call.depth = ctx->cfg.pipeline_depth;
     /* Device buffers are never touched from the host: an unsupported case is this rank's error. */
-    gcomp_status_t local = gcomp_coll_device_attach(&call, sendbuf, recvbuf);
+    gcomp_status_t local = gcomp_coll_space_attach(&call, sendbuf, recvbuf);
     call.algo = gcomp_algo_choose(&call.params, count, ctx->size, call.stage_elems, algo);
     ctx->last_algo = call.algo;
 
@@ -269,10 +220,7 @@ gcomp_status_t gcomp_allreduce_algo(gcomp_comm_t *ctx, const void *sendbuf, void
     st = agreed;
     if (st == GCOMP_OK) {
         gcomp_residual_commit(&call.txn);
-        if (dtype != GCOMP_DTYPE_FP32) {
-            if (call.space != 0) st = gcomp_coll_device_narrow(&call, recvbuf);
-            else from_f32(dtype, call.dst, recvbuf, count);
-        }
+        if (dtype != GCOMP_DTYPE_FP32) st = gcomp_coll_narrow(&call, recvbuf);
     } else {
         gcomp_residual_rollback(&call.txn);
     }

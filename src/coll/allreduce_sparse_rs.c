@@ -83,22 +83,7 @@ static unsigned bit_width(uint64_t v)
 static gcomp_status_t count_sum(gcomp_call_t *call, const float *acc, size_t len, uint64_t *nnz_p,
                                 uint64_t *nonfinite_p, uint64_t *max_delta_p)
 {
-    if (call->space != 0) return gcomp_coll_device_count(call, acc, len, nnz_p, nonfinite_p, max_delta_p);
-    uint64_t nnz = 0, nonfinite = 0, max_delta = 0;
-    size_t prev = 0;
-    for (size_t i = 0; i < len; i++) {
-        float v = acc[i];
-        if (!isfinite(v)) {
-            nonfinite++;
-        } else if (v != 0.0f) {
-            uint64_t delta = nnz == 0 ? i : i - prev - 1;
-            if (delta > max_delta) max_delta = delta;
-            prev = i;
-            nnz++;
-        }
-    }
-    *nnz_p = nnz, *nonfinite_p = nonfinite, *max_delta_p = max_delta;
-    return GCOMP_OK;
+    return gcomp_space_count(&call->space, acc, len, nnz_p, nonfinite_p, max_delta_p);
 }
 
 /* Frame sizes of both encodings of the sum, predicted from its counts. */
@@ -121,12 +106,7 @@ static void predict(const gcomp_call_t *call, size_t len, uint64_t nnz, uint64_t
 static gcomp_status_t fold(gcomp_call_t *call, float *acc, float *l2, size_t len)
 {
     if (l2 == NULL) return GCOMP_OK;
-    if (call->space != 0) return gcomp_coll_device_fold(call, acc, l2, len);
-    for (size_t i = 0; i < len; i++) {
-        acc[i] += l2[i];
-        l2[i] = 0.0f;
-    }
-    return GCOMP_OK;
+    return gcomp_space_fold(&call->space, acc, l2, len);
 }
 
 static void rs_reduce_encode(gcomp_call_t *call, size_t off, size_t len, float *acc, float *l2, gcomp_msg_t *m)

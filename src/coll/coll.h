@@ -26,6 +26,7 @@
 #include "core/config.h"
 #include "core/mem.h"
 #include "coll/coll_vars.h"
+#include "coll/space.h"
 #include "transport.h"
 
 /* Fingerprint fields every rank must agree on before data moves (agree.c). */
@@ -69,12 +70,13 @@ typedef struct gcomp_residual_key {
     int32_t size;
     int32_t rank;
     int32_t algo;
-    int32_t space;      /* where the arrays live (device.c): 0 host memory, d + 1 CUDA device d */
+    int32_t space_id;   /* where the arrays live: gcomp_space_t.id (0 host memory, d + 1 CUDA device d) */
     uint64_t stage_elems;
 } gcomp_residual_key_t;
 
 struct gcomp_residual {
-    gcomp_residual_key_t key;  /* key.space also says where l1 and l2 are while they exist */
+    gcomp_residual_key_t key;
+    gcomp_space_t space;       /* where l1 and l2 are while they exist (its id is key.space_id) */
     int valid;      /* key describes the contents; 0 after create and reset */
     float *l1;      /* count values: what this rank's encoding dropped */
     size_t l1_len;
@@ -98,13 +100,6 @@ typedef struct gcomp_residual_txn {
     size_t saved1, saved2;  /* prefixes of l1 / l2 saved so far */
     double t_save;          /* seconds spent copying into the snapshot (counted as encoding) */
 } gcomp_residual_txn_t;
-
-/* A grow-only buffer in one memory space (device.c). */
-typedef struct gcomp_spacebuf {
-    void *ptr;
-    size_t size;
-    int space;
-} gcomp_spacebuf_t;
 
 /* Agreement buffers: MPI may still own them after a timeout, so they live apart from the context. */
 typedef struct gcomp_agree_mem {
@@ -168,8 +163,7 @@ typedef struct gcomp_call {
     gcomp_isa_t isa;
     gcomp_dtype_t dtype;
     gcomp_algo_t algo;
-    struct gcomp_cuda_ctx *dev;     /* buffers in device memory: the CUDA context of their device */
-    int space;                      /* where src, dst, accumulators and residual are (device.c) */
+    gcomp_space_t space;            /* where src, dst, accumulators and residual are (space.c) */
     const float *src;               /* n fp32 inputs */
     float *dst;                     /* n fp32 outputs; may equal src (a region is read before written) */
     size_t n;
@@ -252,9 +246,10 @@ GCOMP_INTERNAL const char *gcomp_coll_phase_name(int phase);
 GCOMP_INTERNAL size_t gcomp_coll_bound(const gcomp_codec_params_t *params, size_t len);
 
 /* residual.c */
+/* key->space_id is space->id: the arrays are made in that space. */
 GCOMP_INTERNAL gcomp_status_t gcomp_residual_begin(gcomp_comm_t *ctx, gcomp_residual_t *r,
-                                                   const gcomp_residual_key_t *key, size_t l2_len,
-                                                   gcomp_residual_txn_t *txn);
+                                                   const gcomp_residual_key_t *key, const gcomp_space_t *space,
+                                                   size_t l2_len, gcomp_residual_txn_t *txn);
 /* Save l1[0, hi) and l2[0, hi2) (what is not yet saved) before the encoder changes them. */
 GCOMP_INTERNAL void gcomp_residual_save(gcomp_residual_txn_t *txn, size_t hi1, size_t hi2);
 /* Save up to budget more values of each level, ahead of the encoders (idle time of a wait). */
@@ -299,61 +294,6 @@ GCOMP_INTERNAL gcomp_algo_t gcomp_algo_choose(const gcomp_codec_params_t *params
 
 /* Stage of the pipeline for a call of n elements on ctx (a multiple of 64, frames far below 2 GiB). */
 GCOMP_INTERNAL size_t gcomp_coll_stage_elems(const gcomp_comm_t *ctx, size_t n);
-
-/* device.c: memory spaces (0: host; d + 1: CUDA device d) and the call's device side. */
-GCOMP_INTERNAL gcomp_status_t gcomp_space_alloc(int space, size_t bytes, void **p_p);
-GCOMP_INTERNAL void gcomp_space_free(int space, void *p);
-GCOMP_INTERNAL gcomp_status_t gcomp_space_copy(int space, void *dst, const void *src, size_t bytes);
-GCOMP_INTERNAL gcomp_status_t gcomp_space_zero(int space, void *p, size_t bytes);
-GCOMP_INTERNAL gcomp_status_t gcomp_spacebuf_reserve(gcomp_spacebuf_t *b, int space, size_t bytes);
-GCOMP_INTERNAL void gcomp_spacebuf_free(gcomp_spacebuf_t *b);
-/* Classify the call's buffers: device memory sets call->dev and call->space. GCOMP_ERR_UNSUPPORTED
- * (logged) for what the device path does not take: doubles, buffers on two devices or one on the
- * host and one on a device. */
-GCOMP_INTERNAL gcomp_status_t gcomp_coll_device_attach(gcomp_call_t *call, const void *sendbuf, void *recvbuf);
-/* 1 if gcomp can all-reduce these buffers (host memory, or both on one device with type_ok: fp32,
- * fp16 or bf16); the interposer passes the others to MPI. */
-GCOMP_INTERNAL int gcomp_coll_device_ok(const void *sendbuf, const void *recvbuf, int type_ok);
-/* fp16/bf16 device buffers: widen the input into a device fp32 buffer that becomes src and dst, and
- * at the end narrow dst into the output. */
-GCOMP_INTERNAL gcomp_status_t gcomp_coll_device_widen(gcomp_call_t *call, const void *in);
-GCOMP_INTERNAL gcomp_status_t gcomp_coll_device_narrow(gcomp_call_t *call, void *out);
-/* Device calls of the sparse reduce-scatter: acc += res, res = 0; and the counts that size the
- * owner's frame (finite non-zeros, non-finite values, largest index delta), both on the device. */
-GCOMP_INTERNAL gcomp_status_t gcomp_coll_device_fold(gcomp_call_t *call, float *acc, float *res, size_t n);
-GCOMP_INTERNAL gcomp_status_t gcomp_coll_device_count(gcomp_call_t *call, const float *acc, size_t n,
-                                                      uint64_t *nnz_p, uint64_t *nonfinite_p,
-                                                      uint64_t *max_delta_p);
-/* The codecs on the call's memory: src, residual and dst are device pointers when call->dev is set;
- * frames are always in host memory. */
-GCOMP_INTERNAL gcomp_status_t gcomp_coll_frame_encode(gcomp_call_t *call, const gcomp_codec_params_t *params,
-                                                      const gcomp_frame_info_t *where, const float *src,
-                                                      float *residual, gcomp_msg_t *m, gcomp_frame_info_t *info);
-GCOMP_INTERNAL gcomp_status_t gcomp_coll_frame_decode(gcomp_call_t *call, const gcomp_msg_t *m,
-                                                      const gcomp_frame_info_t *expect, float *dst, int accumulate,
-                                                      gcomp_frame_info_t *info);
-
-/* fp32 work memory of n floats in the call's space (reserve in prepare, get in run). */
-static inline gcomp_status_t gcomp_coll_work_reserve(gcomp_call_t *call, size_t n)
-{
-    if (call->space != 0) return gcomp_spacebuf_reserve(&call->ctx->dwork, call->space, n * sizeof(float));
-    return gcomp_scratch_reserve(&call->ctx->work, n * sizeof(float));
-}
-
-static inline float *gcomp_coll_work(gcomp_call_t *call)
-{
-    return call->space != 0 ? (float *)call->ctx->dwork.ptr : (float *)call->ctx->work.ptr;
-}
-
-/* Zero n outputs or accumulators, counted as decoding time. */
-static inline void gcomp_coll_zero(gcomp_call_t *call, float *p, size_t n)
-{
-    double t0 = gcomp_clock_s();
-    if (call->space == 0) memset(p, 0, n * sizeof(float));
-    else if (gcomp_space_zero(call->space, p, n * sizeof(float)) != GCOMP_OK && call->local == GCOMP_OK)
-        call->local = GCOMP_ERR_TRANSPORT;
-    call->t_decode += gcomp_clock_s() - t0;
-}
 
 /* Pipeline slots an algorithm uses for a call of nstages stages: the configured depth, no more
  * than there are stages (and at least one). */

@@ -10,7 +10,7 @@
  * waiting for the wire (gcomp_residual_save_ahead from the progress loops), and what is left right
  * before each stage is encoded.
  *
- * A residual lives where the buffers of its calls live (key.space, device.c): in device memory for
+ * A residual lives where the buffers of its calls live (its space, space.c): in device memory for
  * device buffers, with its snapshots in device memory too, so undo never crosses to the host.
  */
 #define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_COLL
@@ -32,8 +32,8 @@ gcomp_status_t gcomp_residual_create(gcomp_residual_t **residual_p)
 void gcomp_residual_destroy(gcomp_residual_t *residual)
 {
     if (residual == NULL) return;
-    gcomp_space_free(residual->key.space, residual->l1);
-    gcomp_space_free(residual->key.space, residual->l2);
+    gcomp_space_free(&residual->space, residual->l1);
+    gcomp_space_free(&residual->space, residual->l2);
     free(residual);
 }
 
@@ -61,10 +61,10 @@ const float *gcomp_residual_view(const gcomp_residual_t *r, int level, size_t *l
 static int key_equal(const gcomp_residual_key_t *a, const gcomp_residual_key_t *b)
 {
     return a->count == b->count && a->size == b->size && a->rank == b->rank && a->algo == b->algo &&
-           a->space == b->space && a->stage_elems == b->stage_elems;
+           a->space_id == b->space_id && a->stage_elems == b->stage_elems;
 }
 
-static float *alloc_zeroed(int space, size_t n)
+static float *alloc_zeroed(const gcomp_space_t *space, size_t n)
 {
     void *p = NULL;
     if (gcomp_space_alloc(space, n * sizeof(float), &p) != GCOMP_OK) return NULL;
@@ -76,21 +76,21 @@ static float *alloc_zeroed(int space, size_t n)
 }
 
 /* Copies within the residual's space; a device copy that fails is logged where it fails. */
-static void copy(int space, float *dst, const float *src, size_t n)
+static void copy(const gcomp_space_t *space, float *dst, const float *src, size_t n)
 {
     (void)gcomp_space_copy(space, dst, src, n * sizeof(float));
 }
 
 /* A new layout that does not fit the old arrays: new zeroed arrays, the old ones kept for undo. */
-static gcomp_status_t begin_replace(gcomp_residual_t *r, const gcomp_residual_key_t *key, size_t l2_len,
-                                    gcomp_residual_txn_t *txn)
+static gcomp_status_t begin_replace(gcomp_residual_t *r, const gcomp_residual_key_t *key,
+                                    const gcomp_space_t *space, size_t l2_len, gcomp_residual_txn_t *txn)
 {
-    float *l1 = alloc_zeroed(key->space, key->count);
-    float *l2 = alloc_zeroed(key->space, l2_len);
+    float *l1 = alloc_zeroed(space, key->count);
+    float *l2 = alloc_zeroed(space, l2_len);
     if (l1 == NULL || l2 == NULL) {
-        gcomp_space_free(key->space, l1);
-        gcomp_space_free(key->space, l2);
-        gcomp_warn("out of %s memory for a residual of %llu + %zu values", key->space ? "device" : "host",
+        gcomp_space_free(space, l1);
+        gcomp_space_free(space, l2);
+        gcomp_warn("out of %s memory for a residual of %llu + %zu values", space->ops->name,
                    (unsigned long long)key->count, l2_len);
         return GCOMP_ERR_NOMEM;
     }
@@ -103,7 +103,7 @@ static gcomp_status_t begin_replace(gcomp_residual_t *r, const gcomp_residual_ke
 }
 
 gcomp_status_t gcomp_residual_begin(gcomp_comm_t *ctx, gcomp_residual_t *r, const gcomp_residual_key_t *key,
-                                    size_t l2_len, gcomp_residual_txn_t *txn)
+                                    const gcomp_space_t *space, size_t l2_len, gcomp_residual_txn_t *txn)
 {
     memset(txn, 0, sizeof(*txn));
     if (r == NULL) return GCOMP_OK;
@@ -118,17 +118,11 @@ gcomp_status_t gcomp_residual_begin(gcomp_comm_t *ctx, gcomp_residual_t *r, cons
     }
     /* Snapshot room for what this call's encoders touch, or for all of the old contents when a
      * layout change clears them in place (nothing to keep when they were not valid anyway). */
-    int in_place = !same && r->l1_len == key->count && r->l2_len == l2_len && r->key.space == key->space;
+    int in_place = !same && r->l1_len == key->count && r->l2_len == l2_len && r->key.space_id == key->space_id;
     int keep_old = in_place && r->valid;
     if (same || keep_old) {
         size_t bytes = (GCOMP_ALIGN_UP(key->count, (size_t)16) + l2_len) * sizeof(float);
-        if (key->space == 0) {
-            GCOMP_CHECK(gcomp_scratch_reserve(&ctx->snap, bytes));
-            txn->snap1 = ctx->snap.ptr;
-        } else {
-            GCOMP_CHECK(gcomp_spacebuf_reserve(&ctx->dsnap, key->space, bytes));
-            txn->snap1 = ctx->dsnap.ptr;
-        }
+        GCOMP_CHECK(gcomp_coll_snap_reserve(ctx, space, bytes, &txn->snap1));
         txn->snap2 = txn->snap1 + GCOMP_ALIGN_UP(key->count, (size_t)16);
     }
     txn->r = r;
@@ -136,19 +130,20 @@ gcomp_status_t gcomp_residual_begin(gcomp_comm_t *ctx, gcomp_residual_t *r, cons
     if (in_place) {
         txn->mode = keep_old ? GCOMP_TXN_WHOLE : GCOMP_TXN_DISCARD;
         if (keep_old) {
-            copy(key->space, txn->snap1, r->l1, r->l1_len);
-            copy(key->space, txn->snap2, r->l2, r->l2_len);
+            copy(space, txn->snap1, r->l1, r->l1_len);
+            copy(space, txn->snap2, r->l2, r->l2_len);
         }
-        GCOMP_CHECK(gcomp_space_zero(key->space, r->l1, r->l1_len * sizeof(float)));
-        GCOMP_CHECK(gcomp_space_zero(key->space, r->l2, r->l2_len * sizeof(float)));
+        GCOMP_CHECK(gcomp_space_zero(space, r->l1, r->l1_len * sizeof(float)));
+        GCOMP_CHECK(gcomp_space_zero(space, r->l2, r->l2_len * sizeof(float)));
     } else {
-        gcomp_status_t st = begin_replace(r, key, l2_len, txn);
+        gcomp_status_t st = begin_replace(r, key, space, l2_len, txn);
         if (st != GCOMP_OK) {
             txn->r = NULL;
             return st;
         }
     }
     r->key = *key;
+    r->space = *space;
     r->valid = 1;
     return GCOMP_OK;
 }
@@ -162,11 +157,11 @@ void gcomp_residual_save(gcomp_residual_txn_t *txn, size_t hi1, size_t hi2)
     if (hi1 <= txn->saved1 && hi2 <= txn->saved2) return;
     double t0 = gcomp_clock_s();
     if (hi1 > txn->saved1) {
-        copy(r->key.space, txn->snap1 + txn->saved1, r->l1 + txn->saved1, hi1 - txn->saved1);
+        copy(&r->space, txn->snap1 + txn->saved1, r->l1 + txn->saved1, hi1 - txn->saved1);
         txn->saved1 = hi1;
     }
     if (hi2 > txn->saved2) {
-        copy(r->key.space, txn->snap2 + txn->saved2, r->l2 + txn->saved2, hi2 - txn->saved2);
+        copy(&r->space, txn->snap2 + txn->saved2, r->l2 + txn->saved2, hi2 - txn->saved2);
         txn->saved2 = hi2;
     }
     txn->t_save += gcomp_clock_s() - t0;
@@ -183,8 +178,8 @@ void gcomp_residual_commit(gcomp_residual_txn_t *txn)
 {
     if (txn->r == NULL) return;
     if (txn->mode == GCOMP_TXN_REPLACED) {
-        gcomp_space_free(txn->old.key.space, txn->old.l1);
-        gcomp_space_free(txn->old.key.space, txn->old.l2);
+        gcomp_space_free(&txn->old.space, txn->old.l1);
+        gcomp_space_free(&txn->old.space, txn->old.l2);
     }
     txn->r = NULL;
 }
@@ -195,16 +190,16 @@ void gcomp_residual_rollback(gcomp_residual_txn_t *txn)
     if (r == NULL) return;
     switch (txn->mode) {
     case GCOMP_TXN_REPLACED:
-        gcomp_space_free(r->key.space, r->l1);
-        gcomp_space_free(r->key.space, r->l2);
+        gcomp_space_free(&r->space, r->l1);
+        gcomp_space_free(&r->space, r->l2);
         break;
     case GCOMP_TXN_WHOLE:
-        copy(r->key.space, r->l1, txn->snap1, r->l1_len);
-        copy(r->key.space, r->l2, txn->snap2, r->l2_len);
+        copy(&r->space, r->l1, txn->snap1, r->l1_len);
+        copy(&r->space, r->l2, txn->snap2, r->l2_len);
         break;
     case GCOMP_TXN_INCREMENTAL:
-        copy(r->key.space, r->l1, txn->snap1, txn->saved1);
-        copy(r->key.space, r->l2, txn->snap2, txn->saved2);
+        copy(&r->space, r->l1, txn->snap1, txn->saved1);
+        copy(&r->space, r->l2, txn->snap2, txn->saved2);
         break;
     case GCOMP_TXN_DISCARD:
         break; /* the old contents meant nothing: restoring valid = 0 below is all */
