@@ -19,7 +19,7 @@
 
 #include "gcomp.h"
 #include "core/compiler.h"
-#include "core/config.h"
+#include "codec/isa.h"
 #include "core/mem.h"
 
 typedef struct gcomp_space_ops gcomp_space_ops_t;

@@ -181,7 +181,7 @@ gcomp_status_t gcomp_allreduce_algo(gcomp_comm_t *ctx, const void *sendbuf, void
     call.dtype = dtype;
     call.n = count;
     call.seq = ctx->seq++;
-    call.stage_elems = gcomp_coll_stage_elems(ctx, count);
+    call.stage_elems = gcomp_coll_stage_elems(ctx->cfg.pipeline_bytes, count);
     call.depth = ctx->cfg.pipeline_depth;
     /* Device buffers are never touched from the host: an unsupported case is this rank's error. */
     gcomp_status_t local = gcomp_coll_space_attach(&call, sendbuf, recvbuf);
@@ -246,7 +246,7 @@ size_t gcomp_allreduce_residual_bytes(gcomp_comm_t *ctx, size_t count, const gco
     else gcomp_codec_params_default(&call.params);
     call.params.error_feedback = 1;
     call.n = count;
-    call.stage_elems = gcomp_coll_stage_elems(ctx, count);
+    call.stage_elems = gcomp_coll_stage_elems(ctx->cfg.pipeline_bytes, count);
     call.algo = gcomp_algo_choose(&call.params, count, ctx->size, call.stage_elems, (gcomp_algo_t)ctx->cfg.algo);
     size_t l2 = 0;
     if (call.algo == GCOMP_ALGO_SRA) l2 = gcomp_sra_l2_len(&call);
@@ -254,10 +254,10 @@ size_t gcomp_allreduce_residual_bytes(gcomp_comm_t *ctx, size_t count, const gco
     return sizeof(gcomp_residual_t) + (count + l2) * sizeof(float);
 }
 
-size_t gcomp_coll_stage_elems(const gcomp_comm_t *ctx, size_t n)
+size_t gcomp_coll_stage_elems(size_t pipeline_bytes, size_t n)
 {
     /* Frames of a stage stay far below MPI's 2 GiB message limit. */
-    size_t s = ctx->cfg.pipeline_bytes / sizeof(float);
+    size_t s = pipeline_bytes / sizeof(float);
     s = GCOMP_MIN(GCOMP_MAX(s, (size_t)1024), (size_t)1 << 26) / 64 * 64;
     /* A call that fits one stage has the same plan whatever GCOMP_PIPELINE_BYTES says. */
     if (n <= s) s = GCOMP_ALIGN_UP(GCOMP_MAX(n, (size_t)1), (size_t)64);

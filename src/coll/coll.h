@@ -292,8 +292,8 @@ GCOMP_INTERNAL void gcomp_cost_estimate(gcomp_algo_t algo, const gcomp_codec_par
 GCOMP_INTERNAL gcomp_algo_t gcomp_algo_choose(const gcomp_codec_params_t *params, size_t n, int size,
                                               size_t stage_elems, gcomp_algo_t forced);
 
-/* Stage of the pipeline for a call of n elements on ctx (a multiple of 64, frames far below 2 GiB). */
-GCOMP_INTERNAL size_t gcomp_coll_stage_elems(const gcomp_comm_t *ctx, size_t n);
+/* Stage of the pipeline for a call of n elements (GCOMP_PIPELINE_BYTES = pipeline_bytes) (a multiple of 64, frames far below 2 GiB). */
+GCOMP_INTERNAL size_t gcomp_coll_stage_elems(size_t pipeline_bytes, size_t n);
 
 /* Pipeline slots an algorithm uses for a call of nstages stages: the configured depth, no more
  * than there are stages (and at least one). */

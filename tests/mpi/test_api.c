@@ -158,7 +158,7 @@ static void test_rollback_pipelined(void)
     gcomp_comm_t *ctx;
     gcomp_status_t created = gcomp_comm_create(MPI_COMM_WORLD, &ctx);
     REQUIRE(created == GCOMP_OK, "context: %s", gcomp_status_string(created));
-    CHECK(gcomp_coll_stage_elems(ctx, n) == 16384, "stages of %zu elements", gcomp_coll_stage_elems(ctx, n));
+    CHECK(gcomp_coll_stage_elems(ctx->cfg.pipeline_bytes, n) == 16384, "stages of %zu elements", gcomp_coll_stage_elems(ctx->cfg.pipeline_bytes, n));
     gcomp_codec_t codecs[2] = {GCOMP_CODEC_Q8, GCOMP_CODEC_TOPK_Q8};
     gcomp_algo_t algos[2] = {GCOMP_ALGO_SRA, GCOMP_ALGO_SPARSE_RS};
     for (int c = 0; c < 2; c++) {

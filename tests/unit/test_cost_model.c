@@ -26,7 +26,7 @@ static gcomp_codec_params_t params(gcomp_codec_t codec, float ratio)
 
 static gcomp_algo_t choose(const gcomp_codec_params_t *p, size_t n, int size, gcomp_algo_t forced)
 {
-    return gcomp_algo_choose(p, n, size, gcomp_coll_stage_elems(n), forced);
+    return gcomp_algo_choose(p, n, size, gcomp_coll_stage_elems(gcomp_coll_config()->pipeline_bytes, n), forced);
 }
 
 /* The cheapest applicable algorithm by the model's estimates, first in all_algos on a tie. */
@@ -37,7 +37,7 @@ static gcomp_algo_t cheapest(const gcomp_codec_params_t *p, size_t n, int size, 
     for (size_t i = 0; i < GCOMP_ARRAY_SIZE(all_algos); i++) {
         if (!gcomp_algo_applies(all_algos[i], p->codec)) continue;
         gcomp_cost_t c;
-        gcomp_cost_estimate(all_algos[i], p, n, size, gcomp_coll_stage_elems(n), &c);
+        gcomp_cost_estimate(all_algos[i], p, n, size, gcomp_coll_stage_elems(gcomp_coll_config()->pipeline_bytes, n), &c);
         CHECK(isfinite(c.seconds) && c.seconds > 0 && c.bytes > 0 && c.msgs > 0,
               "%s estimate for %s n=%zu P=%d: %g s, %g bytes, %g messages", gcomp_algo_name(all_algos[i]),
               gcomp_codec_name(p->codec), n, size, c.seconds, c.bytes, c.msgs);
