@@ -8,7 +8,7 @@
 #include "codec/codec_vars.h"
 #include "coll/coll_vars.h"
 #include "preload/preload_vars.h"
-#include "transport_vars.h"
+#include "transports/transport_vars.h"
 
 const gcomp_config_table_t *const gcomp_config_tables[] = {
     &gcomp_codec_config_table, &gcomp_coll_config_table, &gcomp_transport_config_table,

@@ -27,7 +27,7 @@
 #include "core/mem.h"
 #include "coll/coll_vars.h"
 #include "coll/space.h"
-#include "transport.h"
+#include "transports/transport.h"
 
 /* Fingerprint fields every rank must agree on before data moves (agree.c). */
 enum {
