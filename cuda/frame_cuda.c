@@ -328,9 +328,7 @@ gcomp_status_t gcomp_cuda_frame_encode_f32(gcomp_cuda_ctx_t *ctx, const gcomp_co
 
 /* ---- decode ----------------------------------------------------------------------------------- */
 
-/* Frames are validated on the host by gcomp_frame_parse and the codec's validate op (src/codec, the
- * CPU decoder's own validator) for their layout; the kernels check indices and values as they decode.
- * The topk kernels take the value kind of topk_payload.h. */
+/* The topk kernels take the value kind that the codec's validate op puts in the layout. */
 _Static_assert(GCOMP_CU_VALUES_F32 == (int)GCOMP_TOPK_VALUES_F32 && GCOMP_CU_VALUES_F16 == (int)GCOMP_TOPK_VALUES_F16 &&
                    GCOMP_CU_VALUES_Q8 == (int)GCOMP_TOPK_VALUES_Q8,
                "device value kinds are the payload's");
