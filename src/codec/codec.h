@@ -28,6 +28,8 @@
 #include "codec/isa.h"
 #include "codec/wire.h"
 
+typedef struct gcomp_codec_ops gcomp_codec_ops_t;
+
 /* Where an encoder puts the chunk's non-finite elements (wire form, see wire.h). Entries must be
  * pushed in increasing offset order. */
 typedef struct gcomp_exc_sink {
@@ -64,26 +66,61 @@ typedef struct gcomp_encode_job {
     uint64_t kept;
 } gcomp_encode_job_t;
 
-typedef struct gcomp_decode_job {
-    const gcomp_wire_header_t *hdr; /* validated header (chunk_count, kept, q8_bucket, flags) */
-    gcomp_isa_t isa;
-    const uint8_t *payload;         /* the codec payload only: exceptions are handled by frame.c */
+/* Where the parts of a payload lie, as the codec's validate op found them (offsets in bytes from
+ * the start of the codec payload). Decoders, host and device, address the payload through this only. */
+typedef struct gcomp_payload_layout {
+    uint64_t nb;          /* q8: scale buckets; topk-q8: scale buckets of the kept values */
+    uint64_t q_off;       /* q8, topk-q8: the i8 values */
+    unsigned width;       /* topk: bits per index delta */
+    int kind;             /* topk: gcomp_topk_values_t (topk_payload.h) */
+    uint64_t packed_len;  /* topk: bytes of packed deltas, behind the index header */
+    uint64_t values_off;  /* topk: the f32 / f16 values, or the topk-q8 scales */
+} gcomp_payload_layout_t;
+
+/* A frame as gcomp_frame_parse validated it. Pointers are into the frame, or into the buffer its
+ * zstd stage was decompressed into: the view lives as long as both. */
+typedef struct gcomp_frame_view {
+    gcomp_wire_header_t h;          /* validated header */
+    size_t frame_len;
+    const gcomp_codec_ops_t *ops;   /* h.codec's */
+    const uint8_t *sent;            /* the payload as sent (h.payload_len bytes, compressed if FLAG_ZSTD) */
+    size_t unzstd_len;              /* bytes the zstd stage decompresses to (h.raw_len), 0 without one */
+    const uint8_t *payload;         /* codec payload (NULL until gcomp_frame_unpack) */
     size_t payload_len;
-    float *dst;                     /* hdr->chunk_count values */
+    const uint8_t *exc;             /* h.n_exceptions entries of the exception list, right behind it */
+    gcomp_payload_layout_t layout;  /* set by ops->validate */
+} gcomp_frame_view_t;
+
+/* What a codec's validate op checks. LAYOUT: everything the addressing of the payload depends on
+ * (exact length, index width, padding) and every scale. ELEMENTS: each index and value (indices in
+ * the chunk and increasing, values finite, no q8 value -128). The device decoders check the
+ * elements themselves while they decode, so the CUDA path asks for LAYOUT only. */
+enum {
+    GCOMP_VALIDATE_LAYOUT = 1u << 0,
+    GCOMP_VALIDATE_ELEMENTS = 1u << 1,
+    GCOMP_VALIDATE_ALL = GCOMP_VALIDATE_LAYOUT | GCOMP_VALIDATE_ELEMENTS,
+};
+
+typedef struct gcomp_decode_job {
+    const gcomp_frame_view_t *view; /* validated with GCOMP_VALIDATE_ALL: decode trusts it */
+    gcomp_isa_t isa;
+    float *dst;                     /* view->h.chunk_count values */
     int accumulate;                 /* 0: dst = decoded, 1: dst += decoded */
 } gcomp_decode_job_t;
 
-typedef struct gcomp_codec_ops {
+struct gcomp_codec_ops {
     const char *name;
     gcomp_codec_t id;
     /* Upper bound of the codec payload for n elements (no header, no exceptions). */
     size_t (*payload_bound)(const gcomp_codec_params_t *params, uint64_t n);
     /* Encode with fused error feedback; must not fail for valid params except GCOMP_ERR_NOMEM. */
     gcomp_status_t (*encode)(gcomp_encode_job_t *job);
-    /* Validate the payload completely (exact length, indices, scales) and decode.
-     * GCOMP_ERR_FRAME with a logged reason on anything malformed. */
+    /* Check view->payload (view->payload_len bytes, for the header view->h) as `checks` asks and set
+     * view->layout. GCOMP_ERR_FRAME with a logged reason on anything malformed; nothing else. */
+    gcomp_status_t (*validate)(gcomp_frame_view_t *view, unsigned checks);
+    /* Decode a payload that validate accepted completely; nothing left to reject. */
     gcomp_status_t (*decode)(const gcomp_decode_job_t *job);
-} gcomp_codec_ops_t;
+};
 
 GCOMP_INTERNAL extern const gcomp_codec_ops_t gcomp_codec_none_ops;
 GCOMP_INTERNAL extern const gcomp_codec_ops_t gcomp_codec_q8_ops;
@@ -135,13 +172,23 @@ GCOMP_INTERNAL void gcomp_frame_header_info(const gcomp_wire_header_t *h, size_t
                                             gcomp_frame_info_t *info);
 /* A chunk description passed to encode: inside its vector, valid rank and dtype, data present. */
 GCOMP_INTERNAL gcomp_status_t gcomp_frame_check_where(const gcomp_frame_info_t *where, const void *src);
-/* GCOMP_ERR_MISMATCH (logged) when a header is not what the receiver expects. */
-GCOMP_INTERNAL gcomp_status_t gcomp_frame_check_expected(const gcomp_wire_header_t *h,
-                                                         const gcomp_frame_info_t *expect);
-/* The exception list, completely, before anything is written: offsets in the chunk and increasing,
- * values non-finite. */
-GCOMP_INTERNAL gcomp_status_t gcomp_frame_check_exceptions(const uint8_t *list, uint32_t count,
-                                                           uint64_t chunk_count);
+/* The one validator of untrusted frames, shared by the CPU decoder (frame.c) and the CUDA one
+ * (cuda/frame_cuda.c): the CPU decoder asks for GCOMP_VALIDATE_ALL and then checks nothing again, the
+ * CUDA one for GCOMP_VALIDATE_LAYOUT, its kernels checking the elements as they decode.
+ * open: the header (gcomp_wire_header_load), what the receiver expects (expect may be NULL; rank -1
+ * takes any sender), the checksum (require_checksum: reject frames sent without one).
+ * unpack: the zstd stage into unzstd (view->unzstd_len bytes; NULL when that is 0), the exception
+ * list (offsets in the chunk and increasing, values non-finite), then the codec's validate op.
+ * parse: both, decompressing into scratch. Every rejection is logged where it is found: GCOMP_ERR_FRAME,
+ * _CHECKSUM, _MISMATCH, _UNSUPPORTED (zstd frame, no zstd here), _NOMEM, _INVALID (zstd without scratch).
+ * The view is written only on success. */
+GCOMP_INTERNAL gcomp_status_t gcomp_frame_open(const void *frame, size_t frame_len, const gcomp_frame_info_t *expect,
+                                               int require_checksum, gcomp_frame_view_t *view_p);
+GCOMP_INTERNAL gcomp_status_t gcomp_frame_unpack(gcomp_frame_view_t *view, void *unzstd, unsigned checks);
+GCOMP_INTERNAL gcomp_status_t gcomp_frame_parse(const void *frame, size_t frame_len,
+                                                const gcomp_frame_info_t *expect, int require_checksum,
+                                                gcomp_scratch_t *scratch, unsigned checks,
+                                                gcomp_frame_view_t *view_p);
 
 /* fp16 <-> fp32 (IEEE binary16, round to nearest even; values beyond the fp16 range are the
  * caller's to clamp first). Shared by the topk codec and the dtype conversions. */

@@ -44,23 +44,32 @@ static gcomp_status_t none_encode(gcomp_encode_job_t *job)
     return GCOMP_OK;
 }
 
-/* The length must be exactly 4 n; values are copied or added (one rounding per element). */
-static gcomp_status_t none_decode(const gcomp_decode_job_t *job)
+/* The length must be exactly 4 n; any bits are a value (non-finite ones travel as they are). */
+static gcomp_status_t none_validate(gcomp_frame_view_t *view, unsigned checks)
 {
-    uint64_t n = job->hdr->chunk_count;
-    if (n > GCOMP_WIRE_MAX_COUNT || job->payload_len != n * 4) {
+    (void)checks;
+    uint64_t n = view->h.chunk_count;
+    if (n > GCOMP_WIRE_MAX_COUNT || view->payload_len != n * 4) {
         gcomp_warn("rejecting none payload from rank %d: %zu bytes, expected %llu for %llu elements",
-                   job->hdr->rank, job->payload_len, (unsigned long long)(n * 4), (unsigned long long)n);
+                   view->h.rank, view->payload_len, (unsigned long long)(n * 4), (unsigned long long)n);
         return GCOMP_ERR_FRAME;
     }
+    view->layout = (gcomp_payload_layout_t){0};
+    return GCOMP_OK;
+}
+
+/* Values are copied or added (one rounding per element). */
+static gcomp_status_t none_decode(const gcomp_decode_job_t *job)
+{
+    size_t n = (size_t)job->view->h.chunk_count;
     if (n == 0) return GCOMP_OK;
     if (!job->accumulate) {
-        memcpy(job->dst, job->payload, (size_t)n * 4);
+        memcpy(job->dst, job->view->payload, n * 4);
         return GCOMP_OK;
     }
-    const uint8_t *in = job->payload;
+    const uint8_t *in = job->view->payload;
     float *dst = job->dst;
-    for (size_t i = 0; i < (size_t)n; i++) {
+    for (size_t i = 0; i < n; i++) {
         float v;
         memcpy(&v, in + 4 * i, sizeof(v));
         dst[i] += v;
@@ -73,5 +82,6 @@ const gcomp_codec_ops_t gcomp_codec_none_ops = {
     .id = GCOMP_CODEC_NONE,
     .payload_bound = none_payload_bound,
     .encode = none_encode,
+    .validate = none_validate,
     .decode = none_decode,
 };

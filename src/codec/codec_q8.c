@@ -8,6 +8,7 @@
  */
 #define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_CODEC
 #include <math.h>
+#include <string.h>
 
 #include "gcomp_config.h"
 #include "codec/codec.h"
@@ -71,10 +72,11 @@ static gcomp_status_t q8_encode(gcomp_encode_job_t *job)
     return GCOMP_OK;
 }
 
-/* Length and scales are checked before anything is written; a -128 stops decoding at its bucket. */
-static gcomp_status_t q8_decode(const gcomp_decode_job_t *job)
+/* Length and scales (LAYOUT), then the values (ELEMENTS): the encoder clamps to [-127, 127], so a
+ * -128 only comes from corruption or another writer. */
+static gcomp_status_t q8_validate(gcomp_frame_view_t *view, unsigned checks)
 {
-    const gcomp_wire_header_t *h = job->hdr;
+    const gcomp_wire_header_t *h = &view->h;
     uint64_t n = h->chunk_count;
     if (h->q8_bucket == 0 || n > GCOMP_WIRE_MAX_COUNT) {
         gcomp_warn("rejecting q8 payload: bucket %u, chunk count %llu", h->q8_bucket, (unsigned long long)n);
@@ -82,34 +84,49 @@ static gcomp_status_t q8_decode(const gcomp_decode_job_t *job)
     }
     uint64_t nb = bucket_count(n, h->q8_bucket);
     uint64_t expect = nb * 4 + n;
-    if (job->payload_len != expect) {
+    if (view->payload_len != expect) {
         gcomp_warn("rejecting q8 payload from rank %d: %zu bytes, expected %llu for %llu elements in "
-                   "buckets of %u", h->rank, job->payload_len, (unsigned long long)expect,
+                   "buckets of %u", h->rank, view->payload_len, (unsigned long long)expect,
                    (unsigned long long)n, h->q8_bucket);
         return GCOMP_ERR_FRAME;
     }
     /* A scale is the only thing that can turn finite bytes into NaN or Inf, or flip signs. */
     for (uint64_t b = 0; b < nb; b++) {
-        float scale = gcomp_q8_load_scale(job->payload, (size_t)b);
+        float scale = gcomp_q8_load_scale(view->payload, (size_t)b);
         if (!(isfinite(scale) && scale >= 0.0f)) {
             gcomp_warn("rejecting q8 payload from rank %d: bucket %llu has scale %g", h->rank,
                        (unsigned long long)b, (double)scale);
             return GCOMP_ERR_FRAME;
         }
     }
+    if (checks & GCOMP_VALIDATE_ELEMENTS) {
+        const uint8_t *q = view->payload + 4 * nb;
+        const uint8_t *bad = n > 0 ? memchr(q, 0x80, (size_t)n) : NULL;
+        if (bad != NULL) {
+            gcomp_warn("rejecting q8 payload from rank %d: value -128 at offset %zu", h->rank, (size_t)(bad - q));
+            return GCOMP_ERR_FRAME;
+        }
+    }
+    view->layout = (gcomp_payload_layout_t){.nb = nb, .q_off = 4 * nb};
+    return GCOMP_OK;
+}
+
+static gcomp_status_t q8_decode(const gcomp_decode_job_t *job)
+{
+    const gcomp_frame_view_t *v = job->view;
     gcomp_q8_decode_args_t args = {
-        .scales = job->payload,
-        .q = (const int8_t *)(job->payload + 4 * nb),
-        .n = (size_t)n,
-        .bucket = h->q8_bucket,
+        .scales = v->payload,
+        .q = (const int8_t *)(v->payload + v->layout.q_off),
+        .n = (size_t)v->h.chunk_count,
+        .bucket = v->h.q8_bucket,
         .dst = job->dst,
         .accumulate = job->accumulate,
     };
     size_t bad = q8_kernels(job->isa)->decode(&args);
-    if (bad < n) {
-        /* The encoder clamps to [-127, 127]: -128 only comes from corruption or another writer. */
-        gcomp_warn("rejecting q8 payload from rank %d: value -128 at offset %zu", h->rank, bad);
-        return GCOMP_ERR_FRAME;
+    if (bad < args.n) {
+        /* q8_validate looked for -128 first: a kernel that finds one disagrees with it. */
+        gcomp_error("q8 %s kernel found -128 at offset %zu of a validated payload", gcomp_isa_name(job->isa), bad);
+        return GCOMP_ERR_INTERNAL;
     }
     return GCOMP_OK;
 }
@@ -119,5 +136,6 @@ const gcomp_codec_ops_t gcomp_codec_q8_ops = {
     .id = GCOMP_CODEC_Q8,
     .payload_bound = q8_payload_bound,
     .encode = q8_encode,
+    .validate = q8_validate,
     .decode = q8_decode,
 };

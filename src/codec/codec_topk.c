@@ -241,19 +241,19 @@ static gcomp_status_t topk_q8_encode(gcomp_encode_job_t *job)
     return encode_common(job, GCOMP_CODEC_TOPK_Q8);
 }
 
-static gcomp_status_t topk_decode(const gcomp_decode_job_t *job)
+static gcomp_status_t topk_validate(gcomp_frame_view_t *view, unsigned checks)
 {
-    int fp16 = (job->hdr->flags & GCOMP_WIRE_FLAG_VALUES_FP16) != 0;
-    return gcomp_topk_decode(job, fp16 ? GCOMP_TOPK_VALUES_F16 : GCOMP_TOPK_VALUES_F32);
+    int fp16 = (view->h.flags & GCOMP_WIRE_FLAG_VALUES_FP16) != 0;
+    return gcomp_topk_validate(view, fp16 ? GCOMP_TOPK_VALUES_F16 : GCOMP_TOPK_VALUES_F32, checks);
 }
 
-static gcomp_status_t topk_q8_decode(const gcomp_decode_job_t *job)
+static gcomp_status_t topk_q8_validate(gcomp_frame_view_t *view, unsigned checks)
 {
-    if (job->hdr->flags & GCOMP_WIRE_FLAG_VALUES_FP16) {
-        gcomp_warn("rejecting topk-q8 payload from rank %d: fp16 value flag set", job->hdr->rank);
+    if (view->h.flags & GCOMP_WIRE_FLAG_VALUES_FP16) {
+        gcomp_warn("rejecting topk-q8 payload from rank %d: fp16 value flag set", view->h.rank);
         return GCOMP_ERR_FRAME;
     }
-    return gcomp_topk_decode(job, GCOMP_TOPK_VALUES_Q8);
+    return gcomp_topk_validate(view, GCOMP_TOPK_VALUES_Q8, checks);
 }
 
 const gcomp_codec_ops_t gcomp_codec_topk_ops = {
@@ -261,7 +261,8 @@ const gcomp_codec_ops_t gcomp_codec_topk_ops = {
     .id = GCOMP_CODEC_TOPK,
     .payload_bound = topk_payload_bound,
     .encode = topk_encode,
-    .decode = topk_decode,
+    .validate = topk_validate,
+    .decode = gcomp_topk_decode,
 };
 
 const gcomp_codec_ops_t gcomp_codec_topk_q8_ops = {
@@ -269,5 +270,6 @@ const gcomp_codec_ops_t gcomp_codec_topk_q8_ops = {
     .id = GCOMP_CODEC_TOPK_Q8,
     .payload_bound = topk_q8_payload_bound,
     .encode = topk_q8_encode,
-    .decode = topk_q8_decode,
+    .validate = topk_q8_validate,
+    .decode = gcomp_topk_decode,
 };

@@ -1,6 +1,7 @@
 /*
  * Frames: header, codec payload, exception list, optional zstd stage and checksum around the codec
- * ops (wire.h has the layout). Everything read from a frame is validated before it is used.
+ * ops (wire.h has the layout). Everything read from a frame is validated before it is used, by
+ * gcomp_frame_parse and the codec's validate op, which the CUDA decoder shares.
  */
 #define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_CODEC
 #include <math.h>
@@ -173,7 +174,8 @@ void gcomp_frame_header_info(const gcomp_wire_header_t *h, size_t frame_len, gco
     info->frame_bytes = frame_len;
 }
 
-gcomp_status_t gcomp_frame_check_expected(const gcomp_wire_header_t *h, const gcomp_frame_info_t *e)
+/* GCOMP_ERR_MISMATCH (logged) when a header is not what the receiver expects. */
+static gcomp_status_t check_expected(const gcomp_wire_header_t *h, const gcomp_frame_info_t *e)
 {
 #define EXPECT(field, hv, ev)                                                                     \
     if ((uint64_t)(hv) != (uint64_t)(ev)) {                                                       \
@@ -193,7 +195,9 @@ gcomp_status_t gcomp_frame_check_expected(const gcomp_wire_header_t *h, const gc
     return GCOMP_OK;
 }
 
-gcomp_status_t gcomp_frame_check_exceptions(const uint8_t *list, uint32_t count, uint64_t chunk_count)
+/* The exception list, completely, before anything is written: offsets in the chunk and increasing,
+ * values non-finite. */
+static gcomp_status_t check_exceptions(const uint8_t *list, uint32_t count, uint64_t chunk_count)
 {
     uint64_t prev = 0;
     for (uint32_t i = 0; i < count; i++) {
@@ -210,14 +214,13 @@ gcomp_status_t gcomp_frame_check_exceptions(const uint8_t *list, uint32_t count,
     return GCOMP_OK;
 }
 
-gcomp_status_t gcomp_frame_decode_ex(const void *frame, size_t frame_len, const gcomp_frame_info_t *expect,
-                                     float *dst, int accumulate, gcomp_isa_t isa, gcomp_scratch_t *scratch,
-                                     int require_checksum, gcomp_frame_info_t *info_p)
+gcomp_status_t gcomp_frame_open(const void *frame, size_t frame_len, const gcomp_frame_info_t *expect,
+                                int require_checksum, gcomp_frame_view_t *view_p)
 {
     const uint8_t *in = frame;
     gcomp_wire_header_t h;
     GCOMP_CHECK(gcomp_wire_header_load(in, frame_len, &h));
-    if (expect != NULL) GCOMP_CHECK(gcomp_frame_check_expected(&h, expect));
+    if (expect != NULL) GCOMP_CHECK(check_expected(&h, expect));
     if (h.flags & GCOMP_WIRE_FLAG_CHECKSUM) {
         uint64_t sum = gcomp_frame_checksum(in, frame_len);
         if (sum != h.checksum) {
@@ -231,52 +234,88 @@ gcomp_status_t gcomp_frame_decode_ex(const void *frame, size_t frame_len, const 
                    "alike on every rank", h.rank);
         return GCOMP_ERR_MISMATCH;
     }
-    if (h.chunk_count > 0 && dst == NULL) return GCOMP_ERR_INVALID;
+    *view_p = (gcomp_frame_view_t){
+        .h = h,
+        .frame_len = frame_len,
+        .ops = gcomp_codec_ops_get((gcomp_codec_t)h.codec),
+        .sent = in + GCOMP_WIRE_HEADER_LEN,
+        .unzstd_len = (h.flags & GCOMP_WIRE_FLAG_ZSTD) ? (size_t)h.raw_len : 0,
+    };
+    return GCOMP_OK;
+}
 
-    const uint8_t *raw = in + GCOMP_WIRE_HEADER_LEN;
-    if (h.flags & GCOMP_WIRE_FLAG_ZSTD) {
+gcomp_status_t gcomp_frame_unpack(gcomp_frame_view_t *view, void *unzstd, unsigned checks)
+{
+    const gcomp_wire_header_t *h = &view->h;
+    const uint8_t *raw = view->sent;
+    if (h->flags & GCOMP_WIRE_FLAG_ZSTD) {
 #if GCOMP_HAVE_ZSTD
-        if (scratch == NULL) return GCOMP_ERR_INVALID;
-        GCOMP_CHECK(gcomp_scratch_reserve(scratch, h.raw_len));
-        size_t got = ZSTD_decompress(scratch->ptr, h.raw_len, raw, h.payload_len);
-        if (ZSTD_isError(got) || got != h.raw_len) {
-            gcomp_warn("rejecting frame from rank %d: zstd stage gives %s, expected %llu bytes", h.rank,
+        if (unzstd == NULL) return GCOMP_ERR_INVALID;
+        size_t got = ZSTD_decompress(unzstd, h->raw_len, raw, h->payload_len);
+        if (ZSTD_isError(got) || got != h->raw_len) {
+            gcomp_warn("rejecting frame from rank %d: zstd stage gives %s, expected %llu bytes", h->rank,
                        ZSTD_isError(got) ? ZSTD_getErrorName(got) : "a different length",
-                       (unsigned long long)h.raw_len);
+                       (unsigned long long)h->raw_len);
             return GCOMP_ERR_FRAME;
         }
-        raw = scratch->ptr;
+        raw = unzstd;
 #else
+        (void)unzstd;
         gcomp_warn("frame from rank %d is zstd-compressed but this build has no zstd: build with zstd or "
-                   "set GCOMP_ZSTD=0 on every rank", h.rank);
+                   "set GCOMP_ZSTD=0 on every rank", h->rank);
         return GCOMP_ERR_UNSUPPORTED;
 #endif
     }
-    size_t exc_bytes = (size_t)h.n_exceptions * GCOMP_WIRE_EXC_LEN;
-    size_t codec_len = (size_t)h.raw_len - exc_bytes;
-    const uint8_t *exc = raw + codec_len;
-    GCOMP_CHECK(gcomp_frame_check_exceptions(exc, h.n_exceptions, h.chunk_count));
+    /* gcomp_wire_header_load made sure the list fits in raw_len. */
+    size_t exc_bytes = (size_t)h->n_exceptions * GCOMP_WIRE_EXC_LEN;
+    gcomp_frame_view_t v = *view;
+    v.payload = raw;
+    v.payload_len = (size_t)h->raw_len - exc_bytes;
+    v.exc = raw + v.payload_len;
+    GCOMP_CHECK(check_exceptions(v.exc, h->n_exceptions, h->chunk_count));
+    GCOMP_CHECK(v.ops->validate(&v, checks));
+    *view = v;
+    return GCOMP_OK;
+}
 
-    gcomp_decode_job_t job = {
-        .hdr = &h,
-        .isa = isa,
-        .payload = raw,
-        .payload_len = codec_len,
-        .dst = dst,
-        .accumulate = accumulate,
-    };
-    GCOMP_CHECK(gcomp_codec_ops_get((gcomp_codec_t)h.codec)->decode(&job));
+gcomp_status_t gcomp_frame_parse(const void *frame, size_t frame_len, const gcomp_frame_info_t *expect,
+                                 int require_checksum, gcomp_scratch_t *scratch, unsigned checks,
+                                 gcomp_frame_view_t *view_p)
+{
+    gcomp_frame_view_t v;
+    GCOMP_CHECK(gcomp_frame_open(frame, frame_len, expect, require_checksum, &v));
+    void *unzstd = NULL;
+    if (v.unzstd_len > 0 && GCOMP_HAVE_ZSTD) {
+        if (scratch == NULL) return GCOMP_ERR_INVALID;
+        GCOMP_CHECK(gcomp_scratch_reserve(scratch, v.unzstd_len));
+        unzstd = scratch->ptr;
+    }
+    GCOMP_CHECK(gcomp_frame_unpack(&v, unzstd, checks));
+    *view_p = v;
+    return GCOMP_OK;
+}
 
-    if (h.flags & GCOMP_WIRE_FLAG_NONFINITE_OVERFLOW) {
-        for (uint64_t i = 0; i < h.chunk_count; i++) dst[i] = accumulate ? dst[i] + NAN : NAN;
+gcomp_status_t gcomp_frame_decode_ex(const void *frame, size_t frame_len, const gcomp_frame_info_t *expect,
+                                     float *dst, int accumulate, gcomp_isa_t isa, gcomp_scratch_t *scratch,
+                                     int require_checksum, gcomp_frame_info_t *info_p)
+{
+    gcomp_frame_view_t v;
+    GCOMP_CHECK(gcomp_frame_parse(frame, frame_len, expect, require_checksum, scratch, GCOMP_VALIDATE_ALL, &v));
+    const gcomp_wire_header_t *h = &v.h;
+    if (h->chunk_count > 0 && dst == NULL) return GCOMP_ERR_INVALID;
+    gcomp_decode_job_t job = {.view = &v, .isa = isa, .dst = dst, .accumulate = accumulate};
+    GCOMP_CHECK(v.ops->decode(&job));
+
+    if (h->flags & GCOMP_WIRE_FLAG_NONFINITE_OVERFLOW) {
+        for (uint64_t i = 0; i < h->chunk_count; i++) dst[i] = accumulate ? dst[i] + NAN : NAN;
     } else {
-        for (uint32_t i = 0; i < h.n_exceptions; i++) {
-            uint32_t off = gcomp_load_le32(exc + (size_t)i * GCOMP_WIRE_EXC_LEN);
-            float v = gcomp_bits_f32(gcomp_load_le32(exc + (size_t)i * GCOMP_WIRE_EXC_LEN + 4));
-            dst[off] = accumulate ? dst[off] + v : v;
+        for (uint32_t i = 0; i < h->n_exceptions; i++) {
+            uint32_t off = gcomp_load_le32(v.exc + (size_t)i * GCOMP_WIRE_EXC_LEN);
+            float x = gcomp_bits_f32(gcomp_load_le32(v.exc + (size_t)i * GCOMP_WIRE_EXC_LEN + 4));
+            dst[off] = accumulate ? dst[off] + x : x;
         }
     }
-    if (info_p != NULL) gcomp_frame_header_info(&h, frame_len, info_p);
+    if (info_p != NULL) gcomp_frame_header_info(h, frame_len, info_p);
     return GCOMP_OK;
 }
 

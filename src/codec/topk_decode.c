@@ -1,11 +1,13 @@
 /*
- * Validating decoder of topk and topk-q8 payloads. The payload came from a peer and is untrusted:
- * its length must be exactly what (kept, width, value type, bucket) imply, every index must be below
- * the chunk count and strictly increasing, padding must be zero and every value finite, all checked
- * before dst is touched. Indices are rebuilt in u64, so no delta can wrap around to an earlier one.
+ * Validator and decoder of topk and topk-q8 payloads. The payload came from a peer and is untrusted:
+ * its length must be exactly what (kept, width, value type, bucket) imply, padding must be zero and
+ * every scale finite and non-negative (GCOMP_VALIDATE_LAYOUT, which the CUDA decoder relies on too);
+ * every index must be below the chunk count and strictly increasing and every value finite
+ * (GCOMP_VALIDATE_ELEMENTS), all checked before dst is touched. Indices are rebuilt in u64, so no
+ * delta can wrap around to an earlier one.
  *
- * The decoder has no scratch memory: deltas are unpacked in blocks into a small stack buffer, once
- * to validate and once to scatter.
+ * Neither has scratch memory: deltas are unpacked in blocks into a small stack buffer, once to
+ * validate and once to scatter.
  */
 #define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_CODEC
 #include <math.h>
@@ -35,7 +37,7 @@ static const char *kind_name(gcomp_topk_values_t kind)
         return GCOMP_ERR_FRAME;                                                                   \
     } while (0)
 
-/* Where the parts of a payload lie once its length has been checked. */
+/* The payload's parts, from a view whose layout has been checked. */
 typedef struct topk_view {
     const uint8_t *packed;  /* bit-packed deltas */
     size_t packed_len;
@@ -47,11 +49,28 @@ typedef struct topk_view {
     gcomp_topk_values_t kind;
 } topk_view_t;
 
-static gcomp_status_t check_layout(const gcomp_decode_job_t *job, gcomp_topk_values_t kind, topk_view_t *v)
+static topk_view_t parts(const gcomp_frame_view_t *f)
 {
-    const gcomp_wire_header_t *h = job->hdr;
-    const uint8_t *p = job->payload;
-    size_t len = job->payload_len;
+    const gcomp_payload_layout_t *l = &f->layout;
+    gcomp_topk_values_t kind = (gcomp_topk_values_t)l->kind;
+    return (topk_view_t){
+        .packed = f->payload + GCOMP_TOPK_INDEX_HEADER_LEN,
+        .packed_len = (size_t)l->packed_len,
+        .values = f->payload + l->values_off,
+        .q = kind == GCOMP_TOPK_VALUES_Q8 ? f->payload + l->q_off : NULL,
+        .n = f->h.chunk_count,
+        .k = f->h.kept,
+        .width = l->width,
+        .bucket = kind == GCOMP_TOPK_VALUES_Q8 ? f->h.q8_bucket : 1,
+        .kind = kind,
+    };
+}
+
+static gcomp_status_t check_layout(gcomp_frame_view_t *f, gcomp_topk_values_t kind)
+{
+    const gcomp_wire_header_t *h = &f->h;
+    const uint8_t *p = f->payload;
+    size_t len = f->payload_len;
     const char *name = kind_name(kind);
     if (h->chunk_count > GCOMP_WIRE_MAX_COUNT || h->kept > h->chunk_count)
         REJECT("rejecting %s payload from rank %d: kept %llu of a chunk of %llu", name, h->rank,
@@ -70,18 +89,24 @@ static gcomp_status_t check_layout(const gcomp_decode_job_t *job, gcomp_topk_val
     if ((uint64_t)len != want)
         REJECT("rejecting %s payload from rank %d: %zu bytes, expected %llu for %llu kept with %u-bit "
                "deltas", name, h->rank, len, (unsigned long long)want, (unsigned long long)h->kept, width);
-    v->packed = p + GCOMP_TOPK_INDEX_HEADER_LEN;
-    v->packed_len = (size_t)gcomp_bitpack_bytes(h->kept, width);
-    v->values = v->packed + v->packed_len;
-    v->q = kind == GCOMP_TOPK_VALUES_Q8 ? v->values + 4 * ((h->kept + bucket - 1) / bucket) : NULL;
-    v->n = h->chunk_count;
-    v->k = h->kept;
-    v->width = width;
-    v->bucket = bucket;
-    v->kind = kind;
-    if (!gcomp_bitpack_padding_is_zero(v->packed, v->packed_len, v->k, width))
+    gcomp_payload_layout_t l = {.width = width, .kind = (int)kind};
+    l.packed_len = gcomp_bitpack_bytes(h->kept, width);
+    l.values_off = GCOMP_TOPK_INDEX_HEADER_LEN + l.packed_len;
+    if (kind == GCOMP_TOPK_VALUES_Q8) {
+        l.nb = (h->kept + bucket - 1) / bucket;
+        l.q_off = l.values_off + 4 * l.nb;
+    }
+    if (!gcomp_bitpack_padding_is_zero(p + GCOMP_TOPK_INDEX_HEADER_LEN, (size_t)l.packed_len, h->kept, width))
         REJECT("rejecting %s payload from rank %d: nonzero padding after %llu %u-bit deltas", name,
-               h->rank, (unsigned long long)v->k, width);
+               h->rank, (unsigned long long)h->kept, width);
+    /* Scales are few and the device decoder reads them as they are: checked with the layout. */
+    for (uint64_t b = 0; b < l.nb; b++) {
+        float s = gcomp_bits_f32(gcomp_load_le32(p + l.values_off + 4 * b));
+        if (!(s >= 0.0f) || !isfinite(s))
+            REJECT("rejecting %s payload from rank %d: scale %llu is %g", name, h->rank, (unsigned long long)b,
+                   (double)s);
+    }
+    f->layout = l;
     return GCOMP_OK;
 }
 
@@ -125,20 +150,12 @@ static gcomp_status_t check_values(const topk_view_t *v, int rank)
                        rank, (unsigned long long)j, x);
         }
         break;
-    case GCOMP_TOPK_VALUES_Q8: {
-        uint64_t nb = (v->k + v->bucket - 1) / v->bucket;
-        for (uint64_t b = 0; b < nb; b++) {
-            float s = gcomp_bits_f32(gcomp_load_le32(v->values + 4 * b));
-            if (!(s >= 0.0f) || !isfinite(s))
-                REJECT("rejecting %s payload from rank %d: scale %llu is %g", name, rank,
-                       (unsigned long long)b, (double)s);
-        }
+    case GCOMP_TOPK_VALUES_Q8:
         for (uint64_t j = 0; j < v->k; j++)
             if (v->q[j] == 0x80u)
                 REJECT("rejecting %s payload from rank %d: value %llu is -128, outside [-127, 127]", name,
                        rank, (unsigned long long)j);
         break;
-    }
     }
     return GCOMP_OK;
 }
@@ -178,12 +195,22 @@ static void scatter(const topk_view_t *v, float *dst, int accumulate)
     }
 }
 
-gcomp_status_t gcomp_topk_decode(const gcomp_decode_job_t *job, gcomp_topk_values_t kind)
+gcomp_status_t gcomp_topk_validate(gcomp_frame_view_t *view, gcomp_topk_values_t kind, unsigned checks)
 {
-    topk_view_t v;
-    GCOMP_CHECK(check_layout(job, kind, &v));
-    GCOMP_CHECK(check_indices(&v, job->hdr->rank));
-    GCOMP_CHECK(check_values(&v, job->hdr->rank));
+    gcomp_frame_view_t f = *view;
+    GCOMP_CHECK(check_layout(&f, kind));
+    if (checks & GCOMP_VALIDATE_ELEMENTS) {
+        topk_view_t v = parts(&f);
+        GCOMP_CHECK(check_indices(&v, f.h.rank));
+        GCOMP_CHECK(check_values(&v, f.h.rank));
+    }
+    view->layout = f.layout;
+    return GCOMP_OK;
+}
+
+gcomp_status_t gcomp_topk_decode(const gcomp_decode_job_t *job)
+{
+    topk_view_t v = parts(job->view);
     if (!job->accumulate && v.n > 0) memset(job->dst, 0, (size_t)v.n * sizeof(float));
     scatter(&v, job->dst, job->accumulate);
     return GCOMP_OK;

@@ -39,8 +39,11 @@ static inline uint64_t gcomp_topk_payload_bytes(gcomp_topk_values_t kind, uint64
            gcomp_topk_values_bytes(kind, k, bucket);
 }
 
-/* Validate a topk or topk-q8 payload completely, then decode it into job->dst (topk_decode.c).
- * @return GCOMP_OK or GCOMP_ERR_FRAME (with a logged reason); dst is untouched on error. */
-GCOMP_INTERNAL gcomp_status_t gcomp_topk_decode(const gcomp_decode_job_t *job, gcomp_topk_values_t kind);
+/* Check a topk or topk-q8 payload as `checks` asks (codec.h: GCOMP_VALIDATE_*) and set view->layout
+ * (topk_decode.c). GCOMP_OK or GCOMP_ERR_FRAME with a logged reason. */
+GCOMP_INTERNAL gcomp_status_t gcomp_topk_validate(gcomp_frame_view_t *view, gcomp_topk_values_t kind, unsigned checks);
+/* Decode a payload gcomp_topk_validate accepted completely into job->dst (the topk and topk-q8 ops'
+ * decode). */
+GCOMP_INTERNAL gcomp_status_t gcomp_topk_decode(const gcomp_decode_job_t *job);
 
 #endif

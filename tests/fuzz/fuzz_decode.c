@@ -16,7 +16,16 @@
  * Properties, each a crash (abort) when broken:
  *   - no read or write outside the frame and dst (AddressSanitizer, and a canary past dst);
  *   - the status and every output bit are the same for every CPU variant that runs here;
- *   - a frame that decodes reports metadata consistent with its header.
+ *   - a frame that decodes reports metadata consistent with its header;
+ *   - the shared validator (gcomp_frame_parse and the codec's validate op) alone decides: the decoder
+ *     fails exactly when it rejects, with its status; what it accepts with every check, it accepts
+ *     with the layout checks only (the CUDA decoder's mode), and the layout it reports addresses
+ *     only the payload's own bytes, which is what the device kernels trust;
+ *   - with FUZZ_CUDA (a build that has cuda/, in the unit suite's corpus replay): the CUDA decoder on
+ *     its host emulation gives the same status and the same values (NaN payloads aside).
+ * The -Dfuzz=true build has no cuda/ (-Dcuda=disabled: the emulation needs the CUDA runtime's
+ * context code), so there the fuzzer reaches the CUDA decoder's validation through the validator it
+ * shares with the CPU decoder, in both modes, as above.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +37,13 @@
 #include "codec/wire.h"
 #include "core/mem.h"
 #include "fuzz_common.h"
+#if FUZZ_CUDA
+#include <math.h>
+
+#include "gcomp_cuda.h"
+
+static gcomp_cuda_ctx_t *cuda_ctx;
+#endif
 
 #ifndef FUZZ_FAMILY
 #error "FUZZ_FAMILY must be 0 (none), 1 (q8) or 2 (topk)"
@@ -47,6 +63,60 @@ static gcomp_status_t decode_with(const uint8_t *frame, size_t len, const gcomp_
     FUZZ_ASSERT(memcmp(&dst[count], &canary, sizeof(canary)) == 0, "decoder wrote past the chunk");
     return st;
 }
+
+/* The validator's verdict on a frame the decoder gave `st` for (see the properties above). */
+static void check_validator(const uint8_t *frame, size_t len, const gcomp_frame_info_t *expect, gcomp_status_t st)
+{
+    gcomp_frame_view_t v;
+    gcomp_status_t all = gcomp_frame_parse(frame, len, expect, 0, fuzz_scratch(), GCOMP_VALIDATE_ALL, &v);
+    FUZZ_ASSERT(all == st, "validator says %s, decoder %s", gcomp_status_string(all), gcomp_status_string(st));
+    gcomp_status_t layout = gcomp_frame_parse(frame, len, expect, 0, fuzz_scratch(), GCOMP_VALIDATE_LAYOUT, &v);
+    FUZZ_ASSERT(all != GCOMP_OK || layout == GCOMP_OK, "layout checks reject (%s) what all checks accept",
+                gcomp_status_string(layout));
+    if (layout != GCOMP_OK) return;
+    const gcomp_wire_header_t *h = &v.h;
+    const gcomp_payload_layout_t *l = &v.layout;
+    FUZZ_ASSERT(v.exc == v.payload + v.payload_len &&
+                    v.payload_len + (size_t)h->n_exceptions * GCOMP_WIRE_EXC_LEN == h->raw_len,
+                "exception list at %zu of %llu bytes", v.payload_len, (unsigned long long)h->raw_len);
+    switch (h->codec) {
+    case GCOMP_CODEC_NONE: FUZZ_ASSERT(v.payload_len == 4 * h->chunk_count, "none payload"); break;
+    case GCOMP_CODEC_Q8:
+        FUZZ_ASSERT(l->q_off == 4 * l->nb && l->nb * h->q8_bucket >= h->chunk_count &&
+                        l->q_off + h->chunk_count == v.payload_len,
+                    "q8 layout: %llu scales, values at %llu of %zu", (unsigned long long)l->nb,
+                    (unsigned long long)l->q_off, v.payload_len);
+        break;
+    default: {
+        uint64_t value_bytes = l->kind == 1 ? 2 * h->kept : l->kind == 2 ? 4 * l->nb + h->kept : 4 * h->kept;
+        FUZZ_ASSERT(l->width <= 32 && 4 + l->packed_len == l->values_off && l->packed_len * 8 >= h->kept * l->width &&
+                        l->values_off + value_bytes == v.payload_len &&
+                        (l->kind != 2 || (l->nb * h->q8_bucket >= h->kept && l->q_off == l->values_off + 4 * l->nb)),
+                    "top-k layout: width %u, %llu packed bytes, values at %llu, q at %llu of %zu", l->width,
+                    (unsigned long long)l->packed_len, (unsigned long long)l->values_off,
+                    (unsigned long long)l->q_off, v.payload_len);
+    }
+    }
+}
+
+#if FUZZ_CUDA
+/* The CUDA decoder (emulated kernels) against the CPU decoder's status st and values ref. */
+static void check_cuda(const uint8_t *frame, size_t len, const gcomp_frame_info_t *expect, const float *ref,
+                       size_t count, int accumulate, gcomp_status_t st)
+{
+    float *out = malloc((count + 1) * sizeof(float));
+    FUZZ_ASSERT(out != NULL, "out of memory");
+    for (size_t i = 0; i < count; i++) out[i] = (float)((int)(i % 13) - 6) * 0.25f; /* as decode_with */
+    memcpy(&out[count], &canary, sizeof(canary));
+    gcomp_status_t sg = gcomp_cuda_frame_decode(cuda_ctx, frame, len, expect, out, accumulate, 0, NULL);
+    FUZZ_ASSERT(sg == st, "cuda decode gives %s, cpu %s", gcomp_status_string(sg), gcomp_status_string(st));
+    FUZZ_ASSERT(memcmp(&out[count], &canary, sizeof(canary)) == 0, "cuda decoder wrote past the chunk");
+    for (size_t i = 0; st == GCOMP_OK && i < count; i++)
+        FUZZ_ASSERT(memcmp(&out[i], &ref[i], sizeof(float)) == 0 || (isnan(out[i]) && isnan(ref[i])),
+                    "cuda decode differs from cpu at %zu: %g, %g", i, (double)out[i], (double)ref[i]);
+    free(out);
+}
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -76,6 +146,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                                   NULL);
         FUZZ_ASSERT(st != GCOMP_OK, "a frame the header validator rejects decodes");
         FUZZ_ASSERT(memcmp(&dst[0], &canary, sizeof(canary)) == 0, "a rejected header wrote to dst");
+        check_validator(frame, len, NULL, st);
+#if FUZZ_CUDA
+        gcomp_status_t sg = gcomp_cuda_frame_decode(cuda_ctx, frame, len, NULL, dst, 0, 0, NULL);
+        FUZZ_ASSERT(sg == st, "cuda decode gives %s, cpu %s", gcomp_status_string(sg), gcomp_status_string(st));
+#endif
         free(frame);
         return 0;
     }
@@ -111,6 +186,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     (unsigned long long)info.chunk_count, (unsigned long long)info.kept,
                     (unsigned long long)info.nonfinite, info.frame_bytes, len);
     }
+    check_validator(frame, len, &expect, st);
+#if FUZZ_CUDA
+    check_cuda(frame, len, &expect, ref, count, accumulate, st);
+#endif
     for (int isa = GCOMP_ISA_SCALAR + 1; isa < GCOMP_ISA_COUNT; isa++) {
         if (!gcomp_isa_available((gcomp_isa_t)isa)) continue;
         gcomp_status_t st2 = decode_with(frame, len, &expect, out, count, accumulate, (gcomp_isa_t)isa, &info2);
@@ -130,5 +209,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
     setenv("GCOMP_DEBUG", "error", 1); /* every rejected frame logs a warning */
+#if FUZZ_CUDA
+    FUZZ_ASSERT(gcomp_cuda_ctx_create_emulated(&cuda_ctx) == GCOMP_OK, "emulated CUDA context");
+#endif
     return 0;
 }

@@ -250,12 +250,25 @@ static void test_rejects(void)
             memcpy(m, e.frame, e.len);
             int flips = 1 + (int)(test_rng_next(&r) % 4);
             for (int f = 0; f < flips; f++) m[test_rng_next(&r) % e.len] = (uint8_t)test_rng_next(&r);
+            for (int i = 0; i < N; i++) dst[i] = (float)(i % 7);
             dst[N] = 12345.0f; /* a canary just past the chunk */
             /* A receiver always states what it expects: that is what bounds dst. Checksums are off on
              * both sides here so that the mutations reach the header and payload validators. */
             gcomp_status_t st = gcomp_frame_decode_ex(m, e.len, &expect, dst, iter & 1, gcomp_isa_active(),
                                                       gcomp_thread_scratch(), 0, NULL);
             CHECK(dst[N] == 12345.0f, "%s: decoder wrote past the chunk", gcomp_codec_name(p.codec));
+            /* The validator alone decides: what it rejects, with the same status, never reaches a
+             * decoder (dst untouched, a q8 -128 included); what it accepts decodes. */
+            gcomp_frame_view_t v;
+            gcomp_status_t sv = gcomp_frame_parse(m, e.len, &expect, 0, gcomp_thread_scratch(), GCOMP_VALIDATE_ALL, &v);
+            CHECK(sv == st, "%s: validator says %s, decoder %s", gcomp_codec_name(p.codec), gcomp_status_string(sv),
+                  gcomp_status_string(st));
+            if (st != GCOMP_OK) {
+                int touched = 0;
+                for (int i = 0; i < N; i++) touched += dst[i] != (float)(i % 7);
+                CHECK(touched == 0, "%s: rejected frame (%s) changed %d values", gcomp_codec_name(p.codec),
+                      gcomp_status_string(st), touched);
+            }
             accepted += st == GCOMP_OK;
         }
         printf("  %s: %d of 20000 random mutations decode (checksum off), none crashed\n", gcomp_codec_name(p.codec),
@@ -268,6 +281,70 @@ static void test_rejects(void)
     }
 }
 
+/* gcomp_frame_parse's view of a frame, and the split between the layout checks (which the CUDA
+ * decoder asks for, its kernels checking the elements) and the element checks. */
+static void test_parse_view(void)
+{
+    enum { N = 1000 };
+    static float src[N], res[N], dst[N];
+    for (int i = 0; i < N; i++) src[i] = (float)(i % 11) - 5.0f;
+    src[17] = INFINITY;
+    for (int z = 0; z < 1 + GCOMP_HAVE_ZSTD; z++) {
+        gcomp_codec_params_t p = params_for(GCOMP_CODEC_Q8);
+        p.checksum = 0;
+        p.zstd_level = z ? 3 : 0;
+        encoded_t e = encode(&p, src, res, N, 0, N);
+        gcomp_scratch_t scratch = {0};
+        gcomp_frame_view_t v;
+        gcomp_status_t st = gcomp_frame_parse(e.frame, e.len, NULL, 0, &scratch, GCOMP_VALIDATE_ALL, &v);
+        REQUIRE(st == GCOMP_OK, "parse: %s", gcomp_status_string(st));
+        uint64_t nb = (N + 63) / 64;
+        CHECK(v.ops == &gcomp_codec_q8_ops && v.h.chunk_count == N && v.h.n_exceptions == 1 &&
+                  v.payload_len == 4 * nb + N && v.exc == v.payload + v.payload_len && v.layout.nb == nb &&
+                  v.layout.q_off == 4 * nb,
+              "zstd %d: view of %zu payload bytes, %u exceptions, %llu scales", z, v.payload_len, v.h.n_exceptions,
+              (unsigned long long)v.layout.nb);
+        CHECK(z ? v.payload == scratch.ptr && v.unzstd_len == v.h.raw_len
+                : v.payload == e.frame + GCOMP_WIRE_HEADER_LEN && v.unzstd_len == 0,
+              "zstd %d: payload not where it was decompressed to", z);
+        CHECK(gcomp_frame_parse(e.frame, e.len, NULL, 0, NULL, GCOMP_VALIDATE_ALL, &v) ==
+                  (z ? GCOMP_ERR_INVALID : GCOMP_OK),
+              "zstd %d: parse without scratch", z);
+        gcomp_scratch_free(&scratch);
+        free(e.frame);
+    }
+
+    /* A q8 value of -128 passes the layout checks only; the decoder never sees it. */
+    gcomp_codec_params_t p = params_for(GCOMP_CODEC_Q8);
+    p.checksum = 0;
+    encoded_t e = encode(&p, src, res, N, 0, N);
+    gcomp_frame_view_t v;
+    REQUIRE(gcomp_frame_parse(e.frame, e.len, NULL, 0, NULL, GCOMP_VALIDATE_ALL, &v) == GCOMP_OK, "parse");
+    e.frame[GCOMP_WIRE_HEADER_LEN + v.layout.q_off + 500] = 0x80;
+    CHECK(gcomp_frame_parse(e.frame, e.len, NULL, 0, NULL, GCOMP_VALIDATE_LAYOUT, &v) == GCOMP_OK, "layout of -128");
+    CHECK(gcomp_frame_parse(e.frame, e.len, NULL, 0, NULL, GCOMP_VALIDATE_ALL, &v) == GCOMP_ERR_FRAME, "-128 accepted");
+    for (int i = 0; i < N; i++) dst[i] = 2.0f;
+    CHECK(gcomp_frame_decode(e.frame, e.len, NULL, dst, 0, NULL) == GCOMP_ERR_FRAME, "-128 decoded");
+    int touched = 0;
+    for (int i = 0; i < N; i++) touched += dst[i] != 2.0f;
+    CHECK(touched == 0, "a rejected q8 frame changed %d values", touched);
+    free(e.frame);
+
+    /* A top-k index past the chunk likewise: the deltas are the elements of a top-k payload. */
+    p = params_for(GCOMP_CODEC_TOPK);
+    p.checksum = 0;
+    e = encode(&p, src, res, N, 0, N);
+    REQUIRE(gcomp_frame_parse(e.frame, e.len, NULL, 0, NULL, GCOMP_VALIDATE_ALL, &v) == GCOMP_OK, "parse top-k");
+    /* A chunk as short as the kept count: the layout still holds, the last indices do not fit. */
+    gcomp_store_le64(e.frame + GCOMP_WIRE_OFF_COUNT, v.h.kept);
+    gcomp_store_le64(e.frame + GCOMP_WIRE_OFF_TOTAL, v.h.kept);
+    gcomp_status_t sl = gcomp_frame_parse(e.frame, e.len, NULL, 0, NULL, GCOMP_VALIDATE_LAYOUT, &v);
+    gcomp_status_t sa = gcomp_frame_parse(e.frame, e.len, NULL, 0, NULL, GCOMP_VALIDATE_ALL, &v);
+    CHECK(sl == GCOMP_OK && sa == GCOMP_ERR_FRAME, "top-k indices past the chunk: layout %s, all %s",
+          gcomp_status_string(sl), gcomp_status_string(sa));
+    free(e.frame);
+}
+
 int main(void)
 {
     setenv("GCOMP_DEBUG", "error", 1); /* the reject tests log thousands of warnings */
@@ -276,5 +353,6 @@ int main(void)
     test_nonfinite();
     test_zstd();
     test_rejects();
+    test_parse_view();
     return check_finish("test_frame");
 }

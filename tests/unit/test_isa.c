@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "payload.h"
 #include "gcomp.h"
 #include "codec/codec.h"
 #include "codec/isa.h"
@@ -82,14 +83,10 @@ static void run(gcomp_isa_t isa, const gcomp_codec_params_t *p, gcomp_rng_key_t 
     out->exc_seen = sink.seen;
 
     gcomp_wire_header_t h = {.codec = GCOMP_CODEC_Q8, .q8_bucket = p->q8_bucket, .chunk_count = n, .kept = n};
-    gcomp_decode_job_t dj = {.hdr = &h, .isa = isa, .payload = job.payload, .payload_len = job.payload_len,
-                             .dst = dst_mem + misalign, .accumulate = 0};
-    REQUIRE(ops->decode(&dj) == GCOMP_OK, "decode");
+    REQUIRE(test_payload_decode(&h, job.payload, job.payload_len, isa, dst_mem + misalign, 0) == GCOMP_OK, "decode");
     float *acc = acc_mem + misalign;
     for (size_t i = 0; i < n; i++) acc[i] = (float)(i % 13) - 6.5f;
-    dj.dst = acc;
-    dj.accumulate = 1;
-    REQUIRE(ops->decode(&dj) == GCOMP_OK, "decode accumulate");
+    REQUIRE(test_payload_decode(&h, job.payload, job.payload_len, isa, acc, 1) == GCOMP_OK, "decode accumulate");
     out->dst = malloc(n * 4 + 1);
     out->acc = malloc(n * 4 + 1);
     memcpy(out->dst, dst_mem + misalign, n * 4);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "payload.h"
 #include "gcomp.h"
 #include "codec/codec.h"
 #include "codec/isa.h"
@@ -59,9 +60,7 @@ static gcomp_status_t decode_ops(gcomp_codec_t codec, uint32_t bucket, const uin
                                  float *dst, size_t n, int accumulate)
 {
     gcomp_wire_header_t h = {.codec = (uint8_t)codec, .q8_bucket = bucket, .chunk_count = n, .kept = n};
-    gcomp_decode_job_t job = {.hdr = &h, .isa = isa, .payload = payload, .payload_len = len, .dst = dst,
-                              .accumulate = accumulate};
-    return gcomp_codec_ops_get(codec)->decode(&job);
+    return test_payload_decode(&h, payload, len, isa, dst, accumulate);
 }
 
 /*

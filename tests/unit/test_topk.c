@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "payload.h"
 #include "gcomp.h"
 #include "codec/bitpack.h"
 #include "codec/codec.h"
@@ -114,9 +115,7 @@ static gcomp_wire_header_t header_for(const gcomp_codec_params_t *p, uint64_t n,
 static gcomp_status_t decode_hdr(const gcomp_wire_header_t *h, const uint8_t *payload, size_t len, float *dst,
                                  int accumulate)
 {
-    gcomp_decode_job_t job = {.hdr = h, .isa = GCOMP_ISA_SCALAR, .payload = payload, .payload_len = len,
-                              .dst = dst, .accumulate = accumulate};
-    return (h->codec == GCOMP_CODEC_TOPK_Q8 ? &gcomp_codec_topk_q8_ops : &gcomp_codec_topk_ops)->decode(&job);
+    return test_payload_decode(h, payload, len, GCOMP_ISA_SCALAR, dst, accumulate);
 }
 
 static void decode_ok(const gcomp_codec_params_t *p, const enc_t *e, size_t n, float *dst)
