@@ -1,6 +1,7 @@
 /*
- * The context behind gcomp_cuda_ctx_t, shared by runtime.c (which makes it and owns everything CUDA)
- * and frame_cuda.c (which drives its backend). Nothing else includes this.
+ * The context behind gcomp_cuda_ctx_t, shared by runtime.c (which makes it and owns everything CUDA),
+ * classify.c (memory kinds, emulated devices) and the files that drive its backend (frame_cuda.c,
+ * frame_encode_cuda.c, elementwise.c). Nothing outside cuda/ includes this.
  */
 #ifndef GCOMP_CUDA_CTX_H
 #define GCOMP_CUDA_CTX_H
@@ -53,6 +54,12 @@ GCOMP_INTERNAL void gcomp_cuda_ctx_measure(gcomp_cuda_ctx_t *ctx);
 
 /* Turn a backend error into a status, logging what failed. */
 GCOMP_INTERNAL gcomp_status_t gcomp_cuda_ctx_error(const gcomp_cuda_ctx_t *ctx, int err, const char *what);
+
+/* The backend of gcomp_cuda_emulate_devices, NULL on a real machine (classify.c). */
+GCOMP_INTERNAL const gcomp_cu_backend_t *gcomp_cuda_emulated_backend(void);
+/* Memory of an emulated context, as device memory of device 0 for gcomp_cuda_classify. */
+GCOMP_INTERNAL void gcomp_cuda_emu_track(void *p, size_t bytes);
+GCOMP_INTERNAL void gcomp_cuda_emu_untrack(void *p);
 
 #define GCOMP_CU_CALL(ctx, call, what)                                                            \
     do {                                                                                          \

@@ -300,6 +300,11 @@ GCOMP_HD uint32_t gcomp_cu_load_le32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
+GCOMP_HD void gcomp_cu_store_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
 GCOMP_HD uint32_t gcomp_cu_unpack(const uint8_t *in, uint64_t len, uint64_t j, unsigned width)
 {
     if (width == 0) return 0;

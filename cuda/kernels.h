@@ -1,11 +1,16 @@
 /*
- * The steps the CUDA codecs are made of, as one ops table with two implementations:
- *   gcomp_cu_backend_gpu (runtime.c over the kernels of q8.cu, topk.cu and common.cu): device memory
- *   and launches on the context's stream;
- *   gcomp_cu_backend_emu (emulate.c): the same steps as plain loops over host memory, with the same
- *   per-element arithmetic (elem.h). It is each kernel's CPU reference: frame_cuda.c drives either
- *   one identically, so on a machine without a GPU the unit suite runs the whole frame path through
- *   the emulation and compares its bytes with the CPU codecs.
+ * The steps the CUDA codecs are made of, as one ops table with three implementations:
+ *   gcomp_cu_backend_gpu (runtime.c): the kernels of none.cu, q8.cu, count.cu, exc.cu,
+ *   topk_select.cu, topk.cu and topk_decode.cu, launched on the context's stream over device memory;
+ *   gcomp_cu_backend_emu (emulate.c, emulate_topk.c): the same steps as plain loops over host memory,
+ *   with the same per-element arithmetic (elem.h). It is each kernel's CPU reference: frame_cuda.c
+ *   drives either one identically, so on a machine without a GPU the unit suite runs the whole frame
+ *   path through the emulation and compares its bytes with the CPU codecs;
+ *   gcomp_cu_backend_simt() (simt/backend.c): the kernel files themselves, run by the SIMT emulator.
+ *
+ * GCOMP_CU_STEPS below is the one list of steps: the table's fields, the launchers' and the
+ * emulation's prototypes and the three tables are all expanded from it, so a new step is one line
+ * there, its argument struct here, its kernel and launcher in a .cu, its loop in emulate*.c.
  *
  * Steps are enqueued in order and never wait for the host. A step that only sometimes has work (the
  * top-k corrections, the exception list) reads its condition from the control block in device
@@ -273,6 +278,27 @@ typedef struct gcomp_cu_convert {
     uint64_t n;
 } gcomp_cu_convert_t;
 
+/* Every step, once: X(name, argument struct). A step is int step(void *impl, const struct *a), returning
+ * 0 or a backend error code (cudaError_t for the GPU); the GPU's are enqueued on the stream given as
+ * impl. Kernel files: none.cu, q8.cu, count.cu, exc.cu, topk_select.cu, topk.cu, topk_decode.cu. */
+#define GCOMP_CU_STEPS(X)                                                                         \
+    X(none_encode, gcomp_cu_none_t)          /* none.cu */                                        \
+    X(none_decode, gcomp_cu_none_t)                                                               \
+    X(convert, gcomp_cu_convert_t)                                                                \
+    X(q8_encode, gcomp_cu_q8_encode_t)       /* q8.cu */                                          \
+    X(q8_decode, gcomp_cu_q8_decode_t)                                                            \
+    X(count, gcomp_cu_count_t)               /* count.cu */                                       \
+    X(exc_collect, gcomp_cu_exc_collect_t)   /* exc.cu */                                         \
+    X(exc_apply, gcomp_cu_exc_apply_t)                                                            \
+    X(topk_sample, gcomp_cu_topk_sample_t)   /* topk_select.cu */                                 \
+    X(topk_prep, gcomp_cu_topk_prep_t)                                                            \
+    X(topk_hist, gcomp_cu_topk_hist_t)                                                            \
+    X(topk_pick, gcomp_cu_topk_pick_t)                                                            \
+    X(topk_compact, gcomp_cu_topk_compact_t)                                                      \
+    X(topk_decide, gcomp_cu_topk_decide_t)                                                        \
+    X(topk_payload, gcomp_cu_topk_payload_t) /* topk.cu */                                        \
+    X(topk_decode, gcomp_cu_topk_decode_t)   /* topk_decode.cu */
+
 typedef struct gcomp_cu_backend {
     const char *name;
     /* memory (device memory for the GPU; host memory for the emulation) */
@@ -282,45 +308,32 @@ typedef struct gcomp_cu_backend {
     int (*copy)(void *impl, void *dst, const void *src, size_t bytes); /* any direction */
     int (*sync)(void *impl);
     /* steps */
-    int (*none_encode)(void *impl, const gcomp_cu_none_t *a);
-    int (*none_decode)(void *impl, const gcomp_cu_none_t *a);
-    int (*q8_encode)(void *impl, const gcomp_cu_q8_encode_t *a);
-    int (*q8_decode)(void *impl, const gcomp_cu_q8_decode_t *a);
-    int (*exc_collect)(void *impl, const gcomp_cu_exc_collect_t *a);
-    int (*exc_apply)(void *impl, const gcomp_cu_exc_apply_t *a);
-    int (*topk_sample)(void *impl, const gcomp_cu_topk_sample_t *a);
-    int (*topk_prep)(void *impl, const gcomp_cu_topk_prep_t *a);
-    int (*topk_hist)(void *impl, const gcomp_cu_topk_hist_t *a);
-    int (*topk_pick)(void *impl, const gcomp_cu_topk_pick_t *a);
-    int (*topk_compact)(void *impl, const gcomp_cu_topk_compact_t *a);
-    int (*topk_decide)(void *impl, const gcomp_cu_topk_decide_t *a);
-    int (*topk_payload)(void *impl, const gcomp_cu_topk_payload_t *a);
-    int (*topk_decode)(void *impl, const gcomp_cu_topk_decode_t *a);
-    int (*convert)(void *impl, const gcomp_cu_convert_t *a);
-    int (*count)(void *impl, const gcomp_cu_count_t *a);
+#define GCOMP_CU_STEP_FIELD(step, args) int (*step)(void *impl, const args *a);
+    GCOMP_CU_STEPS(GCOMP_CU_STEP_FIELD)
+#undef GCOMP_CU_STEP_FIELD
 } gcomp_cu_backend_t;
 
-/* Every op returns 0 or a backend error code (cudaError_t for the GPU); the GPU ones are enqueued on
- * the stream given as impl. */
 extern const gcomp_cu_backend_t gcomp_cu_backend_emu;
 
-/* Kernel launchers (q8.cu, topk.cu, common.cu); impl is the cudaStream_t. */
-int gcomp_cu_launch_none_encode(void *stream, const gcomp_cu_none_t *a);
-int gcomp_cu_launch_none_decode(void *stream, const gcomp_cu_none_t *a);
-int gcomp_cu_launch_q8_encode(void *stream, const gcomp_cu_q8_encode_t *a);
-int gcomp_cu_launch_q8_decode(void *stream, const gcomp_cu_q8_decode_t *a);
-int gcomp_cu_launch_exc_collect(void *stream, const gcomp_cu_exc_collect_t *a);
-int gcomp_cu_launch_exc_apply(void *stream, const gcomp_cu_exc_apply_t *a);
-int gcomp_cu_launch_topk_sample(void *stream, const gcomp_cu_topk_sample_t *a);
-int gcomp_cu_launch_topk_prep(void *stream, const gcomp_cu_topk_prep_t *a);
-int gcomp_cu_launch_topk_hist(void *stream, const gcomp_cu_topk_hist_t *a);
-int gcomp_cu_launch_topk_pick(void *stream, const gcomp_cu_topk_pick_t *a);
-int gcomp_cu_launch_topk_compact(void *stream, const gcomp_cu_topk_compact_t *a);
-int gcomp_cu_launch_topk_decide(void *stream, const gcomp_cu_topk_decide_t *a);
-int gcomp_cu_launch_topk_payload(void *stream, const gcomp_cu_topk_payload_t *a);
-int gcomp_cu_launch_topk_decode(void *stream, const gcomp_cu_topk_decode_t *a);
-int gcomp_cu_launch_convert(void *stream, const gcomp_cu_convert_t *a);
-int gcomp_cu_launch_count(void *stream, const gcomp_cu_count_t *a);
+/* The kernel files' launchers (impl is the cudaStream_t), defined as
+ *     extern "C" int GCOMP_CU_LAUNCHER(step)(void *stream, const args *a)
+ * so that the SIMT emulator's copies of the same files get names of their own (simt/names.h). */
+#ifndef GCOMP_CU_LAUNCHER
+#define GCOMP_CU_LAUNCHER(step) gcomp_cu_launch_##step
+#endif
+#define GCOMP_CU_LAUNCHER_DECL(step, args) int GCOMP_CU_LAUNCHER(step)(void *stream, const args *a);
+GCOMP_CU_STEPS(GCOMP_CU_LAUNCHER_DECL)
+#undef GCOMP_CU_LAUNCHER_DECL
+
+/* The host emulation of each step (emulate.c, emulate_topk.c); impl is unused. */
+#define GCOMP_CU_EMU_DECL(step, args) int gcomp_cu_emu_##step(void *impl, const args *a);
+GCOMP_CU_STEPS(GCOMP_CU_EMU_DECL)
+#undef GCOMP_CU_EMU_DECL
+
+/* A C backend table's step fields, as designated initialisers: every step's launcher (runtime.c's
+ * table) or its emulation (emulate.c's): { ..., GCOMP_CU_STEPS(GCOMP_CU_STEP_INIT_LAUNCH) }. */
+#define GCOMP_CU_STEP_INIT_LAUNCH(step, args) .step = GCOMP_CU_LAUNCHER(step),
+#define GCOMP_CU_STEP_INIT_EMU(step, args) .step = gcomp_cu_emu_##step,
 
 #ifdef __cplusplus
 }

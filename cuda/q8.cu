@@ -1,17 +1,18 @@
 /*
- * The dense kernels: q8 encode with fused error feedback, q8 decode and decode-accumulate of several
- * frames, the none codec, and fp32 -> fp16/bf16 conversion. CPU reference: emulate.c (same steps,
- * same element functions from elem.h).
+ * The q8 codec on the device (src/codec/codec_q8.c): encode with fused error feedback, decode and
+ * decode-accumulate of several frames in one pass. CPU reference: emulate.c (same steps, same element
+ * functions from elem.h).
  *
  * q8 encode reads g and e once and writes e and the frame once: a group of G lanes owns a bucket,
  * keeps its G * EPL values in registers, reduces the absmax with shuffles, then quantizes from the
  * registers (G = 32 and EPL = 16 for the default bucket of 512). Buckets above 1024 elements take a
  * block each and read g' twice. Non-finite g' are left in the residual and counted; the exception
- * step lists them in order and zeroes them (topk.cu).
+ * step lists them in order and zeroes them (exc.cu).
  */
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "common.cuh"
 #include "elem.h"
 #include "kernels.h"
 #include "launch.cuh"
@@ -23,20 +24,6 @@ static int q8_grid(uint64_t groups, int per_block)
     uint64_t b = (groups + per_block - 1) / per_block;
     const uint64_t cap = 65535ull * 16;
     return (int)(b < 1 ? 1 : b > cap ? cap : b);
-}
-
-template <int DT>
-static __device__ __forceinline__ float load_x(const void *__restrict__ src, uint64_t i)
-{
-    if (DT == GCOMP_CU_F16) return gcomp_cu_f16_to_f32(((const uint16_t *)src)[i]);
-    if (DT == GCOMP_CU_BF16) return gcomp_cu_bf16_to_f32(((const uint16_t *)src)[i]);
-    return ((const float *)src)[i];
-}
-
-static __device__ __forceinline__ void count_nonfinite(gcomp_cu_ctl_t *ctl, uint32_t mine)
-{
-    uint32_t all = __reduce_add_sync(0xffffffffu, mine);
-    if (all && (threadIdx.x & 31) == 0) atomicAdd((unsigned long long *)&ctl->exc_seen, (unsigned long long)all);
 }
 
 /* One bucket per group of G lanes, EPL values per lane in registers. */
@@ -63,7 +50,7 @@ __global__ void __launch_bounds__(Q8_THREADS) q8_encode_regs(gcomp_cu_q8_encode_
             uint64_t j = (uint64_t)lane + (uint64_t)G * e;
             g[e] = 0.0f;
             if (j < len) {
-                float x = load_x<DT>(a.src, s + j);
+                float x = gcu_load_as<DT>(a.src, s + j);
                 g[e] = res_in ? gcomp_cu_gprime(x, res_in[s + j]) : x;
             }
         }
@@ -98,7 +85,7 @@ __global__ void __launch_bounds__(Q8_THREADS) q8_encode_regs(gcomp_cu_q8_encode_
         }
         if (lane == 0) ((float *)a.scales)[b] = bk.scale;
     }
-    count_nonfinite(a.ctl, nonfinite);
+    gcu_add_nonfinite(a.ctl, nonfinite);
 }
 
 /* Large buckets: one block each, g' computed once into the residual (or re-read from src). */
@@ -113,7 +100,7 @@ __global__ void __launch_bounds__(Q8_THREADS) q8_encode_block(gcomp_cu_q8_encode
         const uint64_t len = a.n - s < a.bucket ? a.n - s : a.bucket;
         uint32_t maxkey = 0;
         for (uint64_t j = threadIdx.x; j < len; j += Q8_THREADS) {
-            float x = load_x<DT>(a.src, s + j);
+            float x = gcu_load_as<DT>(a.src, s + j);
             float g = a.res ? gcomp_cu_gprime(x, a.res[s + j]) : x;
             if (a.res) a.res[s + j] = g;
             uint32_t key = gcomp_cu_key(g);
@@ -127,7 +114,7 @@ __global__ void __launch_bounds__(Q8_THREADS) q8_encode_block(gcomp_cu_q8_encode
         const gcomp_cu_q8_bucket_t bk = gcomp_cu_q8_bucket(maxkey, 1);
         for (uint64_t j = threadIdx.x; j < len; j += Q8_THREADS) {
             uint64_t i = s + j;
-            float v = a.res ? a.res[i] : load_x<DT>(a.src, i);
+            float v = a.res ? a.res[i] : gcu_load_as<DT>(a.src, i);
             if (gcomp_cu_key(v) >= GCOMP_CU_KEY_NONFINITE) {
                 a.q[i] = 0;
                 nonfinite++;
@@ -141,7 +128,7 @@ __global__ void __launch_bounds__(Q8_THREADS) q8_encode_block(gcomp_cu_q8_encode
         if (threadIdx.x == 0) ((float *)a.scales)[b] = bk.scale;
         __syncthreads();
     }
-    count_nonfinite(a.ctl, nonfinite);
+    gcu_add_nonfinite(a.ctl, nonfinite);
 }
 
 template <int G, int EPL>
@@ -157,7 +144,7 @@ static void launch_regs(cudaStream_t s, const gcomp_cu_q8_encode_t *a, uint64_t 
     }
 }
 
-extern "C" int gcomp_cu_launch_q8_encode(void *stream, const gcomp_cu_q8_encode_t *a)
+extern "C" int GCOMP_CU_LAUNCHER(q8_encode)(void *stream, const gcomp_cu_q8_encode_t *a)
 {
     cudaStream_t s = (cudaStream_t)stream;
     const uint64_t nb = (a->n + a->bucket - 1) / a->bucket;
@@ -214,99 +201,9 @@ __global__ void __launch_bounds__(Q8_THREADS) q8_decode_kernel(gcomp_cu_q8_decod
     if (__any_sync(0xffffffffu, bad) && (threadIdx.x & 31) == 0) atomicOr(&a.ctl->bad, (uint32_t)GCOMP_CU_BAD_Q8);
 }
 
-static int grid_for(uint64_t n, int per_thread)
-{
-    uint64_t b = (n + (uint64_t)Q8_THREADS * per_thread - 1) / ((uint64_t)Q8_THREADS * per_thread);
-    const uint64_t cap = 132ull * 64;
-    return (int)(b < 1 ? 1 : b > cap ? cap : b);
-}
-
-extern "C" int gcomp_cu_launch_q8_decode(void *stream, const gcomp_cu_q8_decode_t *a)
+extern "C" int GCOMP_CU_LAUNCHER(q8_decode)(void *stream, const gcomp_cu_q8_decode_t *a)
 {
     if (a->n == 0) return 0;
-    GCU_LAUNCH(grid_for(a->n, 4), Q8_THREADS, (cudaStream_t)stream, q8_decode_kernel)(*a);
-    return (int)cudaGetLastError();
-}
-
-template <int DT>
-__global__ void __launch_bounds__(Q8_THREADS) none_encode_kernel(gcomp_cu_none_t a)
-{
-    const uint64_t stride = (uint64_t)gridDim.x * Q8_THREADS;
-    for (uint64_t i = (uint64_t)blockIdx.x * Q8_THREADS + threadIdx.x; i < a.n; i += stride) {
-        float x = load_x<DT>(a.src, i);
-        float g = a.res ? gcomp_cu_gprime(x, a.res[i]) : x;
-        ((uint32_t *)a.out)[i] = gcomp_cu_bits(g);
-        if (a.res) a.res[i] = 0.0f;
-    }
-}
-
-extern "C" int gcomp_cu_launch_none_encode(void *stream, const gcomp_cu_none_t *a)
-{
-    if (a->n == 0) return 0;
-    cudaStream_t s = (cudaStream_t)stream;
-    int grid = grid_for(a->n, 1);
-    switch (a->dtype) {
-    case GCOMP_CU_F16: GCU_LAUNCH(grid, Q8_THREADS, s, none_encode_kernel<GCOMP_CU_F16>)(*a); break;
-    case GCOMP_CU_BF16: GCU_LAUNCH(grid, Q8_THREADS, s, none_encode_kernel<GCOMP_CU_BF16>)(*a); break;
-    default: GCU_LAUNCH(grid, Q8_THREADS, s, none_encode_kernel<GCOMP_CU_F32>)(*a); break;
-    }
-    return (int)cudaGetLastError();
-}
-
-__global__ void __launch_bounds__(Q8_THREADS) none_decode_kernel(gcomp_cu_none_t a)
-{
-    const uint64_t stride = (uint64_t)gridDim.x * Q8_THREADS;
-    const float *in = (const float *)a.src;
-    for (uint64_t i = (uint64_t)blockIdx.x * Q8_THREADS + threadIdx.x; i < a.n; i += stride)
-        a.dst[i] = a.accumulate ? GCOMP_CU_ADD(a.dst[i], in[i]) : in[i];
-}
-
-extern "C" int gcomp_cu_launch_none_decode(void *stream, const gcomp_cu_none_t *a)
-{
-    if (a->n == 0) return 0;
-    GCU_LAUNCH(grid_for(a->n, 1), Q8_THREADS, (cudaStream_t)stream, none_decode_kernel)(*a);
-    return (int)cudaGetLastError();
-}
-
-__global__ void __launch_bounds__(Q8_THREADS) convert_kernel(gcomp_cu_convert_t a)
-{
-    const uint64_t stride = (uint64_t)gridDim.x * Q8_THREADS;
-    for (uint64_t i = (uint64_t)blockIdx.x * Q8_THREADS + threadIdx.x; i < a.n; i += stride) {
-        float x = a.src[i];
-        if (a.dtype == GCOMP_CU_F16) ((uint16_t *)a.dst)[i] = gcomp_cu_f32_to_f16(x);
-        else if (a.dtype == GCOMP_CU_BF16) ((uint16_t *)a.dst)[i] = gcomp_cu_f32_to_bf16(x);
-        else ((float *)a.dst)[i] = x;
-    }
-}
-
-extern "C" int gcomp_cu_launch_convert(void *stream, const gcomp_cu_convert_t *a)
-{
-    if (a->n == 0) return 0;
-    GCU_LAUNCH(grid_for(a->n, 1), Q8_THREADS, (cudaStream_t)stream, convert_kernel)(*a);
-    return (int)cudaGetLastError();
-}
-
-/* One block per part: each thread counts a contiguous run of the part, thread 0 joins the runs in
- * order (gaps across runs need the neighbours' ends). */
-__global__ void __launch_bounds__(Q8_THREADS) count_kernel(gcomp_cu_count_t a)
-{
-    __shared__ gcomp_cu_count_part_t s_run[Q8_THREADS];
-    const uint64_t lo = (uint64_t)blockIdx.x * a.per_part;
-    const uint64_t hi = lo + a.per_part < a.n ? lo + a.per_part : a.n;
-    const uint64_t span = hi > lo ? hi - lo : 0, each = (span + Q8_THREADS - 1) / Q8_THREADS;
-    const uint64_t b = lo + each * threadIdx.x, e = b + each < hi ? b + each : hi;
-    s_run[threadIdx.x] = gcomp_cu_count_range(a.src, b, e);
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        gcomp_cu_count_part_t p = s_run[0];
-        for (int t = 1; t < Q8_THREADS; t++) gcomp_cu_count_join(&p, &s_run[t]);
-        a.parts[blockIdx.x] = p;
-    }
-}
-
-extern "C" int gcomp_cu_launch_count(void *stream, const gcomp_cu_count_t *a)
-{
-    if (a->nparts == 0) return 0;
-    GCU_LAUNCH((int)a->nparts, Q8_THREADS, (cudaStream_t)stream, count_kernel)(*a);
+    GCU_LAUNCH(gcu_grid_for(a->n, 4), Q8_THREADS, (cudaStream_t)stream, q8_decode_kernel)(*a);
     return (int)cudaGetLastError();
 }

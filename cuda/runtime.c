@@ -1,7 +1,8 @@
 /*
- * The CUDA runtime side of gcomp: probing for a device at first use, contexts (a non-blocking stream
- * of our own, grow-only device buffers, a control block), pointer classification, pinned memory, and
- * the GPU backend of kernels.h.
+ * The CUDA runtime side of gcomp: contexts (a non-blocking stream of our own, grow-only device
+ * buffers, a control block), device memory, one context per device for the collectives, and the GPU
+ * backend of kernels.h. Whose memory a pointer is, the device probe and pinned host memory are in
+ * classify.c.
  *
  * The runtime is libcudart_static, linked into libgcomp and hidden from its exports: it loads the
  * driver (libcuda.so.1) itself on the first CUDA call, so loading gcomp never needs a driver, and a
@@ -10,14 +11,11 @@
  */
 #define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_CUDA
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <cuda_runtime_api.h>
 
 #include "core/log.h"
-#include "core/mem.h"
 #include "ctx.h"
 
 #define GCOMP_CUDA_CHECK(call)                                                                    \
@@ -45,116 +43,6 @@ static gcomp_status_t gcomp_cuda_status(cudaError_t e, const char *what)
     case cudaErrorInsufficientDriver:
     case cudaErrorInvalidDevice: return GCOMP_ERR_UNSUPPORTED;
     default: return GCOMP_ERR_TRANSPORT;
-    }
-}
-
-/* ---- availability ----------------------------------------------------------------------------- */
-
-static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
-static int probe_ok;
-static char probe_why[160];
-
-static void probe(void)
-{
-    int n = 0;
-    cudaError_t e = cudaGetDeviceCount(&n);
-    if (e != cudaSuccess) {
-        snprintf(probe_why, sizeof(probe_why), "no usable CUDA driver or device: %s", cudaGetErrorString(e));
-        (void)cudaGetLastError();
-    } else if (n <= 0) {
-        snprintf(probe_why, sizeof(probe_why), "the CUDA driver reports no device");
-    } else {
-        probe_ok = 1;
-        gcomp_info("cuda: %d device%s", n, n > 1 ? "s" : "");
-        return;
-    }
-    gcomp_info("cuda: %s; device buffers are not supported in this process", probe_why);
-}
-
-/* ---- emulated devices (tests) -------------------------------------------------------------------- */
-
-/* With gcomp_cuda_emulate_devices(), device 0 is host memory run by an emulated backend, and memory
- * from gcomp_cuda_malloc on an emulated context is classified as that device's: the collectives then
- * take their device path on a machine without a GPU. Allocations are kept in a small list. */
-static struct {
-    const gcomp_cu_backend_t *be;
-    pthread_mutex_t lock;
-    struct range {
-        uintptr_t lo, hi;
-    } *r;
-    size_t n, cap;
-} emu_dev = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-void gcomp_cuda_emulate_devices(const gcomp_cu_backend_t *be)
-{
-    emu_dev.be = be;
-}
-
-static void emu_track(void *p, size_t bytes)
-{
-    pthread_mutex_lock(&emu_dev.lock);
-    if (emu_dev.n == emu_dev.cap) {
-        size_t cap = emu_dev.cap ? 2 * emu_dev.cap : 64;
-        struct range *r = realloc(emu_dev.r, cap * sizeof(*r));
-        if (r == NULL) {
-            pthread_mutex_unlock(&emu_dev.lock);
-            return; /* untracked: it is then host memory, which it is */
-        }
-        emu_dev.r = r;
-        emu_dev.cap = cap;
-    }
-    emu_dev.r[emu_dev.n++] = (struct range){(uintptr_t)p, (uintptr_t)p + (bytes ? bytes : 1)};
-    pthread_mutex_unlock(&emu_dev.lock);
-}
-
-static void emu_untrack(void *p)
-{
-    pthread_mutex_lock(&emu_dev.lock);
-    for (size_t i = 0; i < emu_dev.n; i++)
-        if (emu_dev.r[i].lo == (uintptr_t)p) {
-            emu_dev.r[i] = emu_dev.r[--emu_dev.n];
-            break;
-        }
-    pthread_mutex_unlock(&emu_dev.lock);
-}
-
-static int emu_owns(const void *p)
-{
-    int found = 0;
-    pthread_mutex_lock(&emu_dev.lock);
-    for (size_t i = 0; i < emu_dev.n && !found; i++)
-        found = (uintptr_t)p >= emu_dev.r[i].lo && (uintptr_t)p < emu_dev.r[i].hi;
-    pthread_mutex_unlock(&emu_dev.lock);
-    return found;
-}
-
-int gcomp_cuda_available(const char **why_p)
-{
-    if (emu_dev.be != NULL) return 1;
-    pthread_once(&probe_once, probe);
-    if (!probe_ok && why_p != NULL) *why_p = probe_why;
-    return probe_ok;
-}
-
-gcomp_mem_kind_t gcomp_cuda_classify(const void *ptr, int *device_p)
-{
-    if (emu_dev.be != NULL) {
-        if (ptr == NULL || !emu_owns(ptr)) return GCOMP_MEM_HOST;
-        if (device_p != NULL) *device_p = 0;
-        return GCOMP_MEM_DEVICE;
-    }
-    if (ptr == NULL || !gcomp_cuda_available(NULL)) return GCOMP_MEM_HOST;
-    struct cudaPointerAttributes attr;
-    if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
-        (void)cudaGetLastError(); /* memory CUDA does not know: plain host memory */
-        return GCOMP_MEM_HOST;
-    }
-    if (device_p != NULL) *device_p = attr.device;
-    switch (attr.type) {
-    case cudaMemoryTypeDevice: return GCOMP_MEM_DEVICE;
-    case cudaMemoryTypeManaged: return GCOMP_MEM_MANAGED;
-    case cudaMemoryTypeHost: return GCOMP_MEM_PINNED;
-    default: return GCOMP_MEM_HOST;
     }
 }
 
@@ -194,22 +82,7 @@ static const gcomp_cu_backend_t gcomp_cu_backend_gpu = {
     .memset = gpu_memset,
     .copy = gpu_copy,
     .sync = gpu_sync,
-    .none_encode = gcomp_cu_launch_none_encode,
-    .none_decode = gcomp_cu_launch_none_decode,
-    .q8_encode = gcomp_cu_launch_q8_encode,
-    .q8_decode = gcomp_cu_launch_q8_decode,
-    .exc_collect = gcomp_cu_launch_exc_collect,
-    .exc_apply = gcomp_cu_launch_exc_apply,
-    .topk_sample = gcomp_cu_launch_topk_sample,
-    .topk_prep = gcomp_cu_launch_topk_prep,
-    .topk_hist = gcomp_cu_launch_topk_hist,
-    .topk_pick = gcomp_cu_launch_topk_pick,
-    .topk_compact = gcomp_cu_launch_topk_compact,
-    .topk_decide = gcomp_cu_launch_topk_decide,
-    .topk_payload = gcomp_cu_launch_topk_payload,
-    .topk_decode = gcomp_cu_launch_topk_decode,
-    .convert = gcomp_cu_launch_convert,
-    .count = gcomp_cu_launch_count,
+    GCOMP_CU_STEPS(GCOMP_CU_STEP_INIT_LAUNCH)
 };
 
 /* ---- contexts --------------------------------------------------------------------------------- */
@@ -404,7 +277,7 @@ gcomp_status_t gcomp_cuda_malloc(gcomp_cuda_ctx_t *ctx, void **ptr_p, size_t byt
     int err = ctx->be->alloc(ctx->stream, &p, bytes);
     gcomp_cuda_ctx_leave(ctx, prev);
     if (err != 0) return gcomp_cuda_ctx_error(ctx, err, "memory allocation");
-    if (ctx->device < 0 && emu_dev.be != NULL) emu_track(p, bytes);
+    if (ctx->device < 0 && gcomp_cuda_emulated_backend() != NULL) gcomp_cuda_emu_track(p, bytes);
     *ptr_p = p;
     return GCOMP_OK;
 }
@@ -414,7 +287,7 @@ void gcomp_cuda_free(gcomp_cuda_ctx_t *ctx, void *ptr)
     if (ptr == NULL) return;
     int prev = 0;
     if (gcomp_cuda_ctx_enter(ctx, &prev) != GCOMP_OK) return;
-    if (ctx->device < 0 && emu_dev.be != NULL) emu_untrack(ptr);
+    if (ctx->device < 0 && gcomp_cuda_emulated_backend() != NULL) gcomp_cuda_emu_untrack(ptr);
     ctx->be->free(ctx->stream, ptr);
     gcomp_cuda_ctx_leave(ctx, prev);
 }
@@ -455,9 +328,10 @@ gcomp_status_t gcomp_cuda_ctx_of_device(int device, gcomp_cuda_ctx_t **ctx_p)
     gcomp_status_t st = GCOMP_OK;
     pthread_mutex_lock(&devices_lock);
     if (devices[device] == NULL) {
-        if (emu_dev.be != NULL) {
+        const gcomp_cu_backend_t *emulated = gcomp_cuda_emulated_backend();
+        if (emulated != NULL) {
             st = gcomp_cuda_ctx_create_emulated(&devices[device]);
-            if (st == GCOMP_OK) devices[device]->be = emu_dev.be;
+            if (st == GCOMP_OK) devices[device]->be = emulated;
         } else {
             st = gcomp_cuda_ctx_create(device, &devices[device]);
         }
@@ -480,33 +354,4 @@ gcomp_status_t gcomp_cuda_time_copy(gcomp_cuda_ctx_t *ctx, void *dst, const void
     if (err) return gcomp_cuda_ctx_error(ctx, err, "device copy");
     *ms_p = ctx->last_ms;
     return GCOMP_OK;
-}
-
-/* Pinned blocks carry a tag in front, so that free knows how they were made. */
-#define HOST_TAG_PINNED 0x50494e4eu
-#define HOST_TAG_PLAIN 0x504c4149u
-#define HOST_HEAD 64
-
-void *gcomp_cuda_host_alloc(size_t bytes)
-{
-    uint8_t *p = NULL;
-    uint32_t tag = HOST_TAG_PLAIN;
-    if (emu_dev.be == NULL && gcomp_cuda_available(NULL)) {
-        if (cudaMallocHost((void **)&p, bytes + HOST_HEAD) == cudaSuccess) tag = HOST_TAG_PINNED;
-        else (void)cudaGetLastError(), p = NULL;
-    }
-    if (p == NULL) p = gcomp_aligned_alloc(bytes + HOST_HEAD);
-    if (p == NULL) return NULL;
-    memcpy(p, &tag, sizeof(tag));
-    return p + HOST_HEAD;
-}
-
-void gcomp_cuda_host_free(void *ptr)
-{
-    if (ptr == NULL) return;
-    uint8_t *p = (uint8_t *)ptr - HOST_HEAD;
-    uint32_t tag;
-    memcpy(&tag, p, sizeof(tag));
-    if (tag == HOST_TAG_PINNED) cudaFreeHost(p);
-    else gcomp_aligned_free(p);
 }

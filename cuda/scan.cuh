@@ -15,6 +15,7 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "common.cuh"
 #include "elem.h"
 #include "kernels.h"
 
@@ -160,10 +161,14 @@ static __device__ void gcu_compact_tiles(Op &op, uint64_t count, uint64_t *statu
     }
 }
 
-/* Blocks for a persistent grid: enough to fill the device, never more than the tiles. */
-int gcu_persistent_blocks(uint64_t tiles);
-
 /* Reset the tile counter and the status words before a gcu_compact_tiles launch. */
-int gcu_reset_tiles(cudaStream_t s, gcomp_cu_ctl_t *ctl, uint64_t *status, uint64_t count);
+static int gcu_reset_tiles(cudaStream_t s, gcomp_cu_ctl_t *ctl, uint64_t *status, uint64_t count)
+{
+    uint64_t tiles = (count + GCOMP_CU_TILE - 1) / GCOMP_CU_TILE;
+    cudaError_t e = cudaSuccess;
+    if (tiles) e = cudaMemsetAsync(status, 0, tiles * sizeof(uint64_t), s);
+    if (e == cudaSuccess) e = cudaMemsetAsync(&ctl->tiles_next, 0, sizeof(ctl->tiles_next), s);
+    return (int)e;
+}
 
 #endif

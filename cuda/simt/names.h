@@ -1,25 +1,11 @@
 /*
  * The SIMT emulator's launchers are the kernel files' own, renamed so that they link beside the nvcc
- * objects of the same files: included before kernels.h, this renames its prototypes too.
+ * objects of the same files: included before kernels.h, this renames its prototypes too (kernels.h
+ * names every launcher through GCOMP_CU_LAUNCHER).
  */
 #ifndef GCOMP_SIMT_NAMES_H
 #define GCOMP_SIMT_NAMES_H
 
-#define gcomp_cu_launch_none_encode gcomp_simt_launch_none_encode
-#define gcomp_cu_launch_none_decode gcomp_simt_launch_none_decode
-#define gcomp_cu_launch_q8_encode gcomp_simt_launch_q8_encode
-#define gcomp_cu_launch_q8_decode gcomp_simt_launch_q8_decode
-#define gcomp_cu_launch_exc_collect gcomp_simt_launch_exc_collect
-#define gcomp_cu_launch_exc_apply gcomp_simt_launch_exc_apply
-#define gcomp_cu_launch_topk_sample gcomp_simt_launch_topk_sample
-#define gcomp_cu_launch_topk_prep gcomp_simt_launch_topk_prep
-#define gcomp_cu_launch_topk_hist gcomp_simt_launch_topk_hist
-#define gcomp_cu_launch_topk_pick gcomp_simt_launch_topk_pick
-#define gcomp_cu_launch_topk_compact gcomp_simt_launch_topk_compact
-#define gcomp_cu_launch_topk_decide gcomp_simt_launch_topk_decide
-#define gcomp_cu_launch_topk_payload gcomp_simt_launch_topk_payload
-#define gcomp_cu_launch_topk_decode gcomp_simt_launch_topk_decode
-#define gcomp_cu_launch_convert gcomp_simt_launch_convert
-#define gcomp_cu_launch_count gcomp_simt_launch_count
+#define GCOMP_CU_LAUNCHER(step) gcomp_simt_launch_##step
 
 #endif

@@ -11,11 +11,11 @@
  * wrong (some thread skipped a collective the others wait at): the emulator prints who waits where
  * and aborts.
  *
- * The switch itself is a few instructions of assembly on x86-64 (callee-saved registers, MXCSR and
- * the x87 control word), ucontext elsewhere; with ASan the switches are announced to it, so it
- * checks the fibers' stacks and the kernels' memory accesses as it would plain code.
+ * The fibers and the switches between them are fiber.h's and fiber.cc's; with ASan the switches are
+ * announced to it, so it checks the fibers' stacks and the kernels' memory accesses as it would plain
+ * code.
  */
-#include "cuda_runtime.h"
+#include "fiber.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -26,74 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SIMT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SIMT_ASAN 1
-#endif
-#endif
-#ifdef SIMT_ASAN
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#endif
-
-#if !defined(__x86_64__)
-#include <ucontext.h>
-#endif
-
 namespace gcomp_simt {
 
 thread_local dim3_t thread_idx, block_idx, block_dim, grid_dim;
-
-enum { MAX_THREADS = 1024, MAX_WORKERS = 16 };
-static const size_t STACK_BYTES = 256 * 1024; /* ASan's frames are several times larger than plain ones */
-
-enum { F_RUN, F_WAIT_WARP, F_WAIT_BLOCK, F_DONE };
-
-struct fiber {
-#if defined(__x86_64__)
-    void *sp;
-#else
-    ucontext_t uc;
-#endif
-    char *stack;
-    int state;
-    int op;             /* where it waits: the collective, file and line */
-    const char *file;
-    int line;
-#ifdef SIMT_ASAN
-    void *fake_stack;   /* ASan's fake frames of this fiber while it is switched out */
-#endif
-};
-
-struct warp_t {
-    unsigned arrived;
-    uint64_t gen;
-    int op;
-    uint64_t slot[2][32]; /* by generation parity: a lane can be at most one collective ahead */
-};
-
-struct worker {
-    fiber fib[MAX_THREADS];
-    warp_t warps[MAX_THREADS / 32];
-    unsigned order[MAX_THREADS];
-    char *stacks;        /* MAX_THREADS stacks, each above a guard page */
-    unsigned nthreads, done, block_arrived;
-    fiber *cur;
-#if defined(__x86_64__)
-    void *sched_sp;
-#else
-    ucontext_t sched_uc;
-#endif
-    const launch_t *launch;
-    uint64_t rng;
-#ifdef SIMT_ASAN
-    const void *sched_bottom;
-    size_t sched_size;
-    void *fake_stack;
-#endif
-};
 
 static worker *workers[MAX_WORKERS];
 static struct {
@@ -161,125 +96,6 @@ static unsigned env_unsigned(const char *name, unsigned dflt, unsigned lo, unsig
     return (unsigned)x;
 }
 
-/* ---- context switches ---------------------------------------------------------------------------- */
-
-static void fiber_main(void);
-
-#if defined(__x86_64__)
-extern "C" void gcomp_simt_switch(void **save_sp, void *to_sp);
-asm(R"(
-    .text
-    .globl gcomp_simt_switch
-    .hidden gcomp_simt_switch
-    .type gcomp_simt_switch, @function
-gcomp_simt_switch:
-    pushq %rbp
-    pushq %rbx
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
-    subq $8, %rsp
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
-    movq %rsp, (%rdi)
-    movq %rsi, %rsp
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    addq $8, %rsp
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %rbx
-    popq %rbp
-    ret
-    .size gcomp_simt_switch, .-gcomp_simt_switch
-)");
-
-static void ctx_init(fiber *f)
-{
-    uintptr_t top = ((uintptr_t)f->stack + STACK_BYTES) & ~(uintptr_t)15;
-    uint64_t *sp = (uint64_t *)top;
-    *--sp = 0;                        /* fiber_main's return address: it never returns */
-    *--sp = (uint64_t)&fiber_main;    /* where the first switch's ret goes */
-    for (int r = 0; r < 6; r++) *--sp = 0; /* rbp rbx r12 r13 r14 r15 */
-    uint32_t mxcsr;
-    uint16_t fpcw;
-    asm volatile("stmxcsr %0" : "=m"(mxcsr));
-    asm volatile("fnstcw %0" : "=m"(fpcw));
-    *--sp = (uint64_t)mxcsr | (uint64_t)fpcw << 32;
-    f->sp = sp;
-}
-
-static inline void to_fiber(worker *w, fiber *f)
-{
-    gcomp_simt_switch(&w->sched_sp, f->sp);
-}
-
-static inline void to_scheduler(worker *w, fiber *f)
-{
-    gcomp_simt_switch(&f->sp, w->sched_sp);
-}
-#else
-static void ctx_init(fiber *f)
-{
-    getcontext(&f->uc);
-    f->uc.uc_stack.ss_sp = f->stack;
-    f->uc.uc_stack.ss_size = STACK_BYTES;
-    f->uc.uc_link = NULL;
-    makecontext(&f->uc, fiber_main, 0);
-}
-
-static inline void to_fiber(worker *w, fiber *f)
-{
-    swapcontext(&w->sched_uc, &f->uc);
-}
-
-static inline void to_scheduler(worker *w, fiber *f)
-{
-    swapcontext(&f->uc, &w->sched_uc);
-}
-#endif
-
-/* ASan follows the stack in use: it is told before each switch where execution goes, and after. */
-static inline void asan_enter_fiber(worker *w, fiber *f)
-{
-#ifdef SIMT_ASAN
-    __sanitizer_start_switch_fiber(&w->fake_stack, f->stack, STACK_BYTES);
-#else
-    (void)w, (void)f;
-#endif
-}
-
-static inline void asan_back_in_scheduler(worker *w)
-{
-#ifdef SIMT_ASAN
-    __sanitizer_finish_switch_fiber(w->fake_stack, NULL, NULL);
-#else
-    (void)w;
-#endif
-}
-
-static inline void asan_leave_fiber(worker *w, fiber *f, bool for_good)
-{
-#ifdef SIMT_ASAN
-    __sanitizer_start_switch_fiber(for_good ? NULL : &f->fake_stack, w->sched_bottom, w->sched_size);
-#else
-    (void)w, (void)f, (void)for_good;
-#endif
-}
-
-static inline void asan_in_fiber(worker *w, fiber *f, bool first)
-{
-#ifdef SIMT_ASAN
-    if (first) __sanitizer_finish_switch_fiber(NULL, &w->sched_bottom, &w->sched_size);
-    else __sanitizer_finish_switch_fiber(f->fake_stack, NULL, NULL);
-#else
-    (void)w, (void)f, (void)first;
-#endif
-}
-
 /* ---- the scheduler ------------------------------------------------------------------------------ */
 
 static void yield(worker *w, fiber *f)
@@ -338,7 +154,7 @@ static void run_block(worker *w, unsigned b, unsigned seed)
         /* The last block's frames never unwound (fibers switch away at their end): clear their poison. */
         ASAN_UNPOISON_MEMORY_REGION(f->stack, STACK_BYTES);
 #endif
-        ctx_init(f);
+        fiber_init(f, fiber_main);
         w->order[t] = t;
     }
     if (seed) {
