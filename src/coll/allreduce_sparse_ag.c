@@ -10,8 +10,10 @@
  * and the other ranks' frames (in).
  */
 #define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_COLL
+#include <math.h>
 #include <string.h>
 
+#include "coll/algo.h"
 #include "coll/pipeline.h"
 #include "core/log.h"
 
@@ -46,11 +48,20 @@ static void plan(gcomp_call_t *call, ag_t *e)
     e->pp.slot_frame_bytes = (size_t)(e->P + 1) * e->cap;
 }
 
-gcomp_status_t gcomp_sparse_ag_prepare(gcomp_call_t *call)
+/* No level-2 residual: nothing is re-encoded. */
+static gcomp_status_t ag_prepare(gcomp_call_t *call, size_t *l2_len_p)
 {
     ag_t e;
     plan(call, &e);
-    return gcomp_pipe_reserve(&e.pp);
+    GCOMP_CHECK(gcomp_pipe_reserve(&e.pp));
+    *l2_len_p = 0;
+    return GCOMP_OK;
+}
+
+static size_t ag_l2_len(gcomp_call_t *call)
+{
+    (void)call;
+    return 0;
 }
 
 static void ag_carve(gcomp_pipe_t *pp, int k)
@@ -157,10 +168,30 @@ static const gcomp_pipe_ops_t ag_ops = {
     .awaited = ag_awaited,
 };
 
-gcomp_status_t gcomp_sparse_ag_run(gcomp_call_t *call)
+static gcomp_status_t ag_run(gcomp_call_t *call)
 {
     ag_t e;
     plan(call, &e);
     e.l1 = gcomp_pipe_l1(call);
     return gcomp_pipe_run(&e.pp);
 }
+
+/* The whole vector's top-k frame to P-1 ranks; the output zeroed, P frames added. */
+static void ag_estimate(const gcomp_codec_params_t *p, size_t n, int size, size_t stage_elems, gcomp_cost_t *cost_p)
+{
+    double P = size, N = (double)n, k = ceil(p->topk_ratio * N);
+    cost_p->bytes = (P - 1) * gcomp_cost_frame(p, N, k);
+    cost_p->msgs = (P - 1) * gcomp_cost_stages(n, stage_elems);
+    cost_p->dense = N;
+    cost_p->sparse = P * k;
+}
+
+const gcomp_algo_ops_t gcomp_algo_allgather_ops = {
+    .id = GCOMP_ALGO_ALLGATHER,
+    .name = "allgather",
+    .applies = gcomp_codec_is_sparse,
+    .estimate = ag_estimate,
+    .prepare = ag_prepare,
+    .l2_len = ag_l2_len,
+    .run = ag_run,
+};

@@ -5,6 +5,9 @@
  * running sum stays bounded instead of settling at the re-encoding's rounding error.
  */
 #define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_COLL
+#include <math.h>
+
+#include "coll/algo.h"
 #include "coll/rsag.h"
 #include "core/log.h"
 
@@ -36,17 +39,41 @@ static const gcomp_rsag_policy_t sra_policy = {
     .sparse_out = 0,
 };
 
-gcomp_status_t gcomp_sra_prepare(gcomp_call_t *call, size_t *l2_len_p)
+static gcomp_status_t sra_prepare(gcomp_call_t *call, size_t *l2_len_p)
 {
     return gcomp_rsag_prepare(call, &sra_policy, l2_len_p);
 }
 
-size_t gcomp_sra_l2_len(gcomp_call_t *call)
+static size_t sra_l2_len(gcomp_call_t *call)
 {
     return gcomp_rsag_l2_len(call, &sra_policy);
 }
 
-gcomp_status_t gcomp_sra_run(gcomp_call_t *call)
+static gcomp_status_t sra_run(gcomp_call_t *call)
 {
     return gcomp_rsag_run(call, &sra_policy);
 }
+
+static int sra_applies(gcomp_codec_t codec)
+{
+    return !gcomp_codec_is_sparse(codec);
+}
+
+/* P-1 contribution frames of n/P out, then the reduced frame to P-1 ranks. */
+static void sra_estimate(const gcomp_codec_params_t *p, size_t n, int size, size_t stage_elems, gcomp_cost_t *cost_p)
+{
+    double P = size, N = (double)n, chunk = N / P;
+    cost_p->bytes = 2 * (P - 1) * gcomp_cost_frame(p, chunk, 0);
+    cost_p->msgs = 2 * (P - 1) * gcomp_cost_stages(n, stage_elems);
+    cost_p->dense = P * chunk + N;
+}
+
+const gcomp_algo_ops_t gcomp_algo_sra_ops = {
+    .id = GCOMP_ALGO_SRA,
+    .name = "sra",
+    .applies = sra_applies,
+    .estimate = sra_estimate,
+    .prepare = sra_prepare,
+    .l2_len = sra_l2_len,
+    .run = sra_run,
+};
