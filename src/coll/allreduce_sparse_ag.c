@@ -102,12 +102,7 @@ static gcomp_status_t ag_progress(gcomp_pipe_t *pp, int k, int *prog, int *done_
         sl->next_in++;
         *prog = 1;
     }
-    for (int j = 0; j < e->P; j++) {
-        if (sl->out[j].state != GCOMP_MSG_POSTED) continue;
-        int done = 0;
-        GCOMP_CHECK(gcomp_msg_poll(call, &sl->out[j], &done));
-        *prog |= done;
-    }
+    for (int j = 0; j < e->P; j++) GCOMP_CHECK(gcomp_pipe_poll(call, &sl->out[j], prog));
     *done_p = sl->next_in == e->P;
     return GCOMP_OK;
 }

@@ -63,6 +63,16 @@ GCOMP_INTERNAL gcomp_status_t gcomp_pipe_run(gcomp_pipe_t *pp);
 GCOMP_INTERNAL gcomp_status_t gcomp_pipe_others_progress(gcomp_pipe_t *pp, int k, int *prog);
 GCOMP_INTERNAL const gcomp_msg_t *gcomp_pipe_first_posted(const gcomp_msg_t *m, size_t n);
 
+/* Test m if it is posted; *prog = 1 once it completed. */
+static inline gcomp_status_t gcomp_pipe_poll(gcomp_call_t *call, gcomp_msg_t *m, int *prog)
+{
+    if (m->state != GCOMP_MSG_POSTED) return GCOMP_OK;
+    int done = 0;
+    gcomp_status_t st = gcomp_msg_poll(call, m, &done);
+    *prog |= done;
+    return st;
+}
+
 /* Elements [*off_p, *off_p + *len_p) of stage s. */
 static inline void gcomp_pipe_stage(const gcomp_pipe_t *pp, size_t s, size_t *off_p, size_t *len_p)
 {

@@ -199,14 +199,8 @@ static gcomp_status_t rsag_progress(gcomp_pipe_t *pp, int k, int *prog, int *don
                 *prog = 1;
             }
         }
-        if (sl->out[j].state == GCOMP_MSG_POSTED) {
-            GCOMP_CHECK(gcomp_msg_poll(call, &sl->out[j], &done));
-            *prog |= done;
-        }
-        if (sl->red[j].state == GCOMP_MSG_POSTED) {
-            GCOMP_CHECK(gcomp_msg_poll(call, &sl->red[j], &done));
-            *prog |= done;
-        }
+        GCOMP_CHECK(gcomp_pipe_poll(call, &sl->out[j], prog));
+        GCOMP_CHECK(gcomp_pipe_poll(call, &sl->red[j], prog));
     }
     *done_p = len == 0 || sl->reduced;
     return GCOMP_OK;
