@@ -133,7 +133,6 @@ static gcomp_status_t ag_encode(gcomp_pipe_t *pp, int k)
     gcomp_call_t *call = e->call;
     size_t off, len;
     gcomp_pipe_stage(pp, stage, &off, &len);
-    if (e->l1 != NULL) gcomp_residual_save(&call->txn, off + len, 0);
     gcomp_msg_t *own = &sl->out[e->rank];
     gcomp_coll_encode(call, &call->params, off, len, call->src + off, e->l1 ? e->l1 + off : NULL, own);
     int tag = gcomp_coll_tag(call->seq, GCOMP_PHASE_ALLGATHER, stage);

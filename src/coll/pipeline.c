@@ -100,6 +100,15 @@ static gcomp_status_t slot_start(gcomp_pipe_t *pp, int k, size_t s)
     return pp->ops->start(pp, k);
 }
 
+/* The encoders of a stage change its level-1 residual: what undoing needs is saved first. */
+static void save_l1(gcomp_pipe_t *pp, size_t s)
+{
+    size_t off, len;
+    if (gcomp_pipe_l1(pp->call) == NULL) return;
+    gcomp_pipe_stage(pp, s, &off, &len);
+    gcomp_residual_save(&pp->call->txn, off + len, 0);
+}
+
 gcomp_status_t gcomp_pipe_run(gcomp_pipe_t *pp)
 {
     carve(pp);
@@ -108,6 +117,7 @@ gcomp_status_t gcomp_pipe_run(gcomp_pipe_t *pp)
         int k = (int)(s % D);
         GCOMP_CHECK(wait_slot(pp, k));
         GCOMP_CHECK(slot_start(pp, k, s));
+        save_l1(pp, s);
         GCOMP_CHECK(pp->ops->encode(pp, k));
         pp->slot[k].encoded = 1;
         int prog = 0;

@@ -23,7 +23,8 @@ typedef struct gcomp_pipe_ops {
     void (*carve)(gcomp_pipe_t *pp, int k);
     /* Slot k was given stage pp->slot[k].stage, its messages idle: post the stage's receives. */
     gcomp_status_t (*start)(gcomp_pipe_t *pp, int k);
-    /* Encode slot k's stage and send it, calling gcomp_pipe_others_progress between sends. */
+    /* Encode slot k's stage and send it, calling gcomp_pipe_others_progress between sends (the
+     * stage's level-1 residual is saved for undoing before). */
     gcomp_status_t (*encode)(gcomp_pipe_t *pp, int k);
     /* Move slot k's encoded stage along: *prog = 1 on progress, *done_p = 1 once this rank has
      * nothing more to receive, reduce or decode for it (the engine then waits for its sends). */

@@ -248,7 +248,6 @@ static gcomp_status_t rsag_encode(gcomp_pipe_t *pp, int k)
     gcomp_call_t *call = e->call;
     size_t soff, slen;
     gcomp_pipe_stage(pp, stage, &soff, &slen);
-    if (e->l1 != NULL) gcomp_residual_save(&call->txn, soff + slen, 0);
     int tag = gcomp_coll_tag(call->seq, GCOMP_PHASE_SCATTER, stage);
     for (int t = 1; t <= e->P; t++) {
         int j = (e->rank + t) % e->P;
