@@ -81,13 +81,12 @@ static void ag_carve(gcomp_pipe_t *pp, int k)
     for (int j = 0; j < P; j++) sl->out[j].buf = fp;
 }
 
-static gcomp_status_t ag_progress(gcomp_pipe_t *pp, int k, int *prog, int *done_p)
+static gcomp_status_t ag_progress(gcomp_pipe_t *pp, int k, const gcomp_stage_t *st, int *prog, int *done_p)
 {
     ag_t *e = pp->algo;
     ag_slot_t *sl = &e->slot[k];
     gcomp_call_t *call = e->call;
-    size_t off, len;
-    gcomp_pipe_stage(pp, pp->slot[k].stage, &off, &len);
+    size_t off = st->off, len = st->len;
     while (sl->next_in < e->P) {
         int r = sl->next_in;
         gcomp_msg_t *m = r == e->rank ? &sl->out[r] : &sl->in[r];
@@ -107,16 +106,13 @@ static gcomp_status_t ag_progress(gcomp_pipe_t *pp, int k, int *prog, int *done_
     return GCOMP_OK;
 }
 
-static gcomp_status_t ag_start(gcomp_pipe_t *pp, int k)
+static gcomp_status_t ag_start(gcomp_pipe_t *pp, int k, const gcomp_stage_t *st)
 {
     ag_t *e = pp->algo;
     ag_slot_t *sl = &e->slot[k];
-    size_t s = pp->slot[k].stage;
     sl->next_in = 0;
-    size_t off, len;
-    gcomp_pipe_stage(pp, s, &off, &len);
-    size_t cap = gcomp_coll_bound(&e->call->params, len); /* the stage's bound: longer is refused */
-    int tag = gcomp_coll_tag(e->call->seq, GCOMP_PHASE_ALLGATHER, s);
+    size_t cap = gcomp_coll_bound(&e->call->params, st->len); /* the stage's bound: longer is refused */
+    int tag = gcomp_coll_tag(e->call->seq, GCOMP_PHASE_ALLGATHER, st->index);
     for (int r = 0; r < e->P; r++) {
         if (r == e->rank) continue;
         sl->in[r].cap = cap;
@@ -125,17 +121,15 @@ static gcomp_status_t ag_start(gcomp_pipe_t *pp, int k)
     return GCOMP_OK;
 }
 
-static gcomp_status_t ag_encode(gcomp_pipe_t *pp, int k)
+static gcomp_status_t ag_encode(gcomp_pipe_t *pp, int k, const gcomp_stage_t *st)
 {
     ag_t *e = pp->algo;
     ag_slot_t *sl = &e->slot[k];
-    size_t stage = pp->slot[k].stage;
     gcomp_call_t *call = e->call;
-    size_t off, len;
-    gcomp_pipe_stage(pp, stage, &off, &len);
+    size_t off = st->off, len = st->len;
     gcomp_msg_t *own = &sl->out[e->rank];
     gcomp_coll_encode(call, &call->params, off, len, call->src + off, e->l1 ? e->l1 + off : NULL, own);
-    int tag = gcomp_coll_tag(call->seq, GCOMP_PHASE_ALLGATHER, stage);
+    int tag = gcomp_coll_tag(call->seq, GCOMP_PHASE_ALLGATHER, st->index);
     /* Start with the next rank so that the P-1 sends of all ranks do not all hit rank 0 first. */
     for (int t = 1; t < e->P; t++) {
         int j = (e->rank + t) % e->P;

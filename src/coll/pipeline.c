@@ -26,6 +26,13 @@ gcomp_status_t gcomp_pipe_reserve(const gcomp_pipe_t *pp)
     return GCOMP_OK;
 }
 
+static gcomp_stage_t stage_of(const gcomp_pipe_t *pp, size_t s)
+{
+    gcomp_stage_t st = {.index = s};
+    gcomp_pipe_stage(pp, s, &st.off, &st.len);
+    return st;
+}
+
 static void carve(gcomp_pipe_t *pp)
 {
     gcomp_call_t *call = pp->call;
@@ -62,7 +69,8 @@ static gcomp_status_t slot_progress(gcomp_pipe_t *pp, int k, int *prog)
     gcomp_pipe_slot_t *sl = &pp->slot[k];
     if (!sl->busy || !sl->encoded) return GCOMP_OK;
     int done = 0;
-    GCOMP_CHECK(pp->ops->progress(pp, k, prog, &done));
+    gcomp_stage_t st = stage_of(pp, sl->stage);
+    GCOMP_CHECK(pp->ops->progress(pp, k, &st, prog, &done));
     if (done && gcomp_pipe_first_posted(sl->msgs, pp->slot_msgs) == NULL) sl->busy = 0;
     return GCOMP_OK;
 }
@@ -97,16 +105,18 @@ static gcomp_status_t slot_start(gcomp_pipe_t *pp, int k, size_t s)
     sl->stage = s;
     sl->busy = 1;
     sl->encoded = 0;
-    return pp->ops->start(pp, k);
+    gcomp_stage_t st = stage_of(pp, s);
+    return pp->ops->start(pp, k, &st);
 }
 
 /* The encoders of a stage change its level-1 residual: what undoing needs is saved first. */
-static void save_l1(gcomp_pipe_t *pp, size_t s)
+static gcomp_status_t slot_encode(gcomp_pipe_t *pp, int k, size_t s)
 {
-    size_t off, len;
-    if (gcomp_pipe_l1(pp->call) == NULL) return;
-    gcomp_pipe_stage(pp, s, &off, &len);
-    gcomp_residual_save(&pp->call->txn, off + len, 0);
+    gcomp_stage_t st = stage_of(pp, s);
+    if (gcomp_pipe_l1(pp->call) != NULL) gcomp_residual_save(&pp->call->txn, st.off + st.len, 0);
+    GCOMP_CHECK(pp->ops->encode(pp, k, &st));
+    pp->slot[k].encoded = 1;
+    return GCOMP_OK;
 }
 
 gcomp_status_t gcomp_pipe_run(gcomp_pipe_t *pp)
@@ -117,9 +127,7 @@ gcomp_status_t gcomp_pipe_run(gcomp_pipe_t *pp)
         int k = (int)(s % D);
         GCOMP_CHECK(wait_slot(pp, k));
         GCOMP_CHECK(slot_start(pp, k, s));
-        save_l1(pp, s);
-        GCOMP_CHECK(pp->ops->encode(pp, k));
-        pp->slot[k].encoded = 1;
+        GCOMP_CHECK(slot_encode(pp, k, s));
         int prog = 0;
         GCOMP_CHECK(slot_progress(pp, k, &prog));
     }

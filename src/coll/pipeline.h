@@ -17,18 +17,25 @@
 
 typedef struct gcomp_pipe gcomp_pipe_t;
 
+/* The stage a callback works on: its number and its elements [off, off + len). */
+typedef struct gcomp_stage {
+    size_t index;
+    size_t off;
+    size_t len;
+} gcomp_stage_t;
+
 typedef struct gcomp_pipe_ops {
     /* Lay out slot k's messages, frames and work (pp->slot_msgs, slot_frame_bytes, slot_work
      * of each); the messages are zeroed. Called once per run, before the first stage. */
     void (*carve)(gcomp_pipe_t *pp, int k);
-    /* Slot k was given stage pp->slot[k].stage, its messages idle: post the stage's receives. */
-    gcomp_status_t (*start)(gcomp_pipe_t *pp, int k);
+    /* Slot k was given stage st, its messages idle: post the stage's receives. */
+    gcomp_status_t (*start)(gcomp_pipe_t *pp, int k, const gcomp_stage_t *st);
     /* Encode slot k's stage and send it, calling gcomp_pipe_others_progress between sends (the
      * stage's level-1 residual is saved for undoing before). */
-    gcomp_status_t (*encode)(gcomp_pipe_t *pp, int k);
+    gcomp_status_t (*encode)(gcomp_pipe_t *pp, int k, const gcomp_stage_t *st);
     /* Move slot k's encoded stage along: *prog = 1 on progress, *done_p = 1 once this rank has
      * nothing more to receive, reduce or decode for it (the engine then waits for its sends). */
-    gcomp_status_t (*progress)(gcomp_pipe_t *pp, int k, int *prog, int *done_p);
+    gcomp_status_t (*progress)(gcomp_pipe_t *pp, int k, const gcomp_stage_t *st, int *prog, int *done_p);
     /* The message slot k waits for, for a timeout's warning, and the phase it belongs to; NULL:
      * the first message of the slot still posted. */
     const gcomp_msg_t *(*awaited)(const gcomp_pipe_t *pp, int k, int *phase_p);

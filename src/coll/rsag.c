@@ -171,19 +171,17 @@ static gcomp_status_t reduce_and_send(rsag_t *e, rsag_slot_t *sl, size_t stage, 
     return GCOMP_OK;
 }
 
-static gcomp_status_t rsag_progress(gcomp_pipe_t *pp, int k, int *prog, int *done_p)
+static gcomp_status_t rsag_progress(gcomp_pipe_t *pp, int k, const gcomp_stage_t *st, int *prog, int *done_p)
 {
     rsag_t *e = pp->algo;
     rsag_slot_t *sl = &e->slot[k];
-    size_t stage = pp->slot[k].stage;
     gcomp_call_t *call = e->call;
-    size_t soff, slen, lo, len;
-    gcomp_pipe_stage(pp, stage, &soff, &slen);
+    size_t soff = st->off, slen = st->len, lo, len;
     chunk_range(slen, e->P, e->rank, &lo, &len);
     if (len > 0) {
         GCOMP_CHECK(sum_contributions(e, sl, soff + lo, len, prog));
         if (sl->next_in == e->P && !sl->reduced) {
-            GCOMP_CHECK(reduce_and_send(e, sl, stage, soff + lo, len));
+            GCOMP_CHECK(reduce_and_send(e, sl, st->index, soff + lo, len));
             *prog = 1;
         }
     }
@@ -207,15 +205,13 @@ static gcomp_status_t rsag_progress(gcomp_pipe_t *pp, int k, int *prog, int *don
 }
 
 /* Post the stage's receives before encoding it, so early frames land in place. */
-static gcomp_status_t rsag_start(gcomp_pipe_t *pp, int k)
+static gcomp_status_t rsag_start(gcomp_pipe_t *pp, int k, const gcomp_stage_t *st)
 {
     rsag_t *e = pp->algo;
     rsag_slot_t *sl = &e->slot[k];
-    size_t s = pp->slot[k].stage;
     gcomp_call_t *call = e->call;
+    size_t s = st->index, slen = st->len, lo, len;
     sl->next_in = sl->own_bad = sl->reduced = 0;
-    size_t soff, slen, lo, len;
-    gcomp_pipe_stage(pp, s, &soff, &slen);
     chunk_range(slen, e->P, e->rank, &lo, &len);
     if (len > 0) {
         gcomp_coll_zero(call, sl->acc, len);
@@ -240,15 +236,13 @@ static gcomp_status_t rsag_start(gcomp_pipe_t *pp, int k)
 
 /* Encode the stage's P chunks, the other owners' first, sending each as soon as it is ready and
  * moving the earlier stages along in between. */
-static gcomp_status_t rsag_encode(gcomp_pipe_t *pp, int k)
+static gcomp_status_t rsag_encode(gcomp_pipe_t *pp, int k, const gcomp_stage_t *st)
 {
     rsag_t *e = pp->algo;
     rsag_slot_t *sl = &e->slot[k];
-    size_t stage = pp->slot[k].stage;
     gcomp_call_t *call = e->call;
-    size_t soff, slen;
-    gcomp_pipe_stage(pp, stage, &soff, &slen);
-    int tag = gcomp_coll_tag(call->seq, GCOMP_PHASE_SCATTER, stage);
+    size_t soff = st->off, slen = st->len;
+    int tag = gcomp_coll_tag(call->seq, GCOMP_PHASE_SCATTER, st->index);
     for (int t = 1; t <= e->P; t++) {
         int j = (e->rank + t) % e->P;
         size_t lo, len;
