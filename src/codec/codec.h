@@ -113,6 +113,12 @@ struct gcomp_codec_ops {
     gcomp_codec_t id;
     /* Upper bound of the codec payload for n elements (no header, no exceptions). */
     size_t (*payload_bound)(const gcomp_codec_params_t *params, uint64_t n);
+    /* Bytes of the payload for n elements keeping kept of them (sparse codecs) whose index deltas
+     * need width bits, as the encoder writes it before the zstd stage. Doubles, so that the cost
+     * model may ask about averages; exact for whole numbers. */
+    double (*payload_bytes)(const gcomp_codec_params_t *params, double n, double kept, double width);
+    /* 1 if non-finite values travel in the payload itself, never in the exception list. */
+    int exceptions_inline;
     /* Encode with fused error feedback; must not fail for valid params except GCOMP_ERR_NOMEM. */
     gcomp_status_t (*encode)(gcomp_encode_job_t *job);
     /* Check view->payload (view->payload_len bytes, for the header view->h) as `checks` asks and set
@@ -129,6 +135,12 @@ GCOMP_INTERNAL extern const gcomp_codec_ops_t gcomp_codec_topk_q8_ops;
 
 /* NULL for an unknown id. */
 GCOMP_INTERNAL const gcomp_codec_ops_t *gcomp_codec_ops_get(gcomp_codec_t id);
+
+/* Bytes of a frame of n elements before the zstd stage: header, payload (payload_bytes) and the
+ * exceptions non-finite values listed. gcomp_frame_bound is what no frame exceeds; this is what
+ * one with these counts takes, for predictions and the cost model. 0 for an unknown codec. */
+GCOMP_INTERNAL double gcomp_frame_bytes(const gcomp_codec_params_t *params, double n, double kept, double width,
+                                        double exceptions);
 
 /* Frame encode/decode with an explicit kernel variant and scratch (tests, benchmarks and the
  * collectives use these; the public functions call them with gcomp_isa_active() and the thread's

@@ -23,6 +23,12 @@ static size_t none_payload_bound(const gcomp_codec_params_t *params, uint64_t n)
     return (size_t)n * 4;
 }
 
+static double none_payload_bytes(const gcomp_codec_params_t *params, double n, double kept, double width)
+{
+    (void)params, (void)kept, (void)width;
+    return 4 * n;
+}
+
 /* g' = src + residual into the payload, and the residual cleared: nothing was dropped. */
 static gcomp_status_t none_encode(gcomp_encode_job_t *job)
 {
@@ -81,6 +87,8 @@ const gcomp_codec_ops_t gcomp_codec_none_ops = {
     .name = "none",
     .id = GCOMP_CODEC_NONE,
     .payload_bound = none_payload_bound,
+    .payload_bytes = none_payload_bytes,
+    .exceptions_inline = 1,
     .encode = none_encode,
     .validate = none_validate,
     .decode = none_decode,

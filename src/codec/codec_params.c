@@ -78,3 +78,11 @@ size_t gcomp_frame_bound(const gcomp_codec_params_t *params, uint64_t chunk_coun
     return GCOMP_WIRE_HEADER_LEN + ops->payload_bound(params, chunk_count) +
            (size_t)gcomp_wire_exc_cap(chunk_count) * GCOMP_WIRE_EXC_LEN;
 }
+
+double gcomp_frame_bytes(const gcomp_codec_params_t *params, double n, double kept, double width, double exceptions)
+{
+    const gcomp_codec_ops_t *ops = gcomp_codec_ops_get(params->codec);
+    if (ops == NULL) return 0;
+    double listed = ops->exceptions_inline ? 0 : exceptions * GCOMP_WIRE_EXC_LEN;
+    return GCOMP_WIRE_HEADER_LEN + ops->payload_bytes(params, n, kept, width) + listed;
+}

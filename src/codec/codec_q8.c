@@ -45,6 +45,14 @@ static size_t q8_payload_bound(const gcomp_codec_params_t *params, uint64_t n)
     return (size_t)(bucket_count(n, bucket) * 4 + n);
 }
 
+/* The bound is exact; this is it for a fractional n too (a mean chunk). */
+static double q8_payload_bytes(const gcomp_codec_params_t *params, double n, double kept, double width)
+{
+    (void)kept, (void)width;
+    double bucket = params->q8_bucket > 0 ? params->q8_bucket : 1;
+    return n + 4 * ceil(n / bucket);
+}
+
 /* Scales then values into job->payload, the residual updated in place (codec.h's contract). */
 static gcomp_status_t q8_encode(gcomp_encode_job_t *job)
 {
@@ -135,6 +143,7 @@ const gcomp_codec_ops_t gcomp_codec_q8_ops = {
     .name = "q8",
     .id = GCOMP_CODEC_Q8,
     .payload_bound = q8_payload_bound,
+    .payload_bytes = q8_payload_bytes,
     .encode = q8_encode,
     .validate = q8_validate,
     .decode = q8_decode,

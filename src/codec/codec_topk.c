@@ -51,6 +51,25 @@ static size_t topk_q8_payload_bound(const gcomp_codec_params_t *params, uint64_t
     return bound_common(params, n, GCOMP_CODEC_TOPK_Q8);
 }
 
+static double payload_bytes_common(const gcomp_codec_params_t *params, double kept, double width,
+                                   gcomp_codec_t id)
+{
+    uint32_t bucket = params->q8_bucket ? params->q8_bucket : 1;
+    return (double)gcomp_topk_payload_bytes(encode_kind(params, id), (uint64_t)kept, (unsigned)width, bucket);
+}
+
+static double topk_payload_bytes(const gcomp_codec_params_t *params, double n, double kept, double width)
+{
+    (void)n;
+    return payload_bytes_common(params, kept, width, GCOMP_CODEC_TOPK);
+}
+
+static double topk_q8_payload_bytes(const gcomp_codec_params_t *params, double n, double kept, double width)
+{
+    (void)n;
+    return payload_bytes_common(params, kept, width, GCOMP_CODEC_TOPK_Q8);
+}
+
 static gcomp_topk_pass_fn_t pass_variant(gcomp_isa_t isa)
 {
 #if GCOMP_BUILD_AVX2
@@ -260,6 +279,7 @@ const gcomp_codec_ops_t gcomp_codec_topk_ops = {
     .name = "topk",
     .id = GCOMP_CODEC_TOPK,
     .payload_bound = topk_payload_bound,
+    .payload_bytes = topk_payload_bytes,
     .encode = topk_encode,
     .validate = topk_validate,
     .decode = gcomp_topk_decode,
@@ -269,6 +289,7 @@ const gcomp_codec_ops_t gcomp_codec_topk_q8_ops = {
     .name = "topk-q8",
     .id = GCOMP_CODEC_TOPK_Q8,
     .payload_bound = topk_q8_payload_bound,
+    .payload_bytes = topk_q8_payload_bytes,
     .encode = topk_q8_encode,
     .validate = topk_q8_validate,
     .decode = gcomp_topk_decode,

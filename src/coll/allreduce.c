@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "coll/coll.h"
+#include "coll/algo.h"
 #include "codec/isa.h"
 #include "core/log.h"
 
@@ -71,24 +71,14 @@ static gcomp_status_t passthrough(gcomp_comm_t *ctx, const void *sendbuf, void *
 static gcomp_status_t prepare_algo(gcomp_call_t *call, size_t *l2_len_p)
 {
     *l2_len_p = 0;
-    switch (call->algo) {
-    case GCOMP_ALGO_SRA: return gcomp_sra_prepare(call, l2_len_p);
-    case GCOMP_ALGO_SPARSE_RS: return gcomp_sparse_rs_prepare(call, l2_len_p);
-    case GCOMP_ALGO_ALLGATHER: return gcomp_sparse_ag_prepare(call);
-    case GCOMP_ALGO_AUTO: break;
-    }
-    return GCOMP_ERR_INTERNAL;
+    const gcomp_algo_ops_t *ops = gcomp_algo_ops_get(call->algo);
+    return ops != NULL ? ops->prepare(call, l2_len_p) : GCOMP_ERR_INTERNAL;
 }
 
 static gcomp_status_t run_algo(gcomp_call_t *call)
 {
-    switch (call->algo) {
-    case GCOMP_ALGO_SRA: return gcomp_sra_run(call);
-    case GCOMP_ALGO_SPARSE_RS: return gcomp_sparse_rs_run(call);
-    case GCOMP_ALGO_ALLGATHER: return gcomp_sparse_ag_run(call);
-    case GCOMP_ALGO_AUTO: break;
-    }
-    return GCOMP_ERR_INTERNAL;
+    const gcomp_algo_ops_t *ops = gcomp_algo_ops_get(call->algo);
+    return ops != NULL ? ops->run(call) : GCOMP_ERR_INTERNAL;
 }
 
 /* Local preparation: every failure here is a status the agreement passes to all ranks. */
@@ -248,9 +238,8 @@ size_t gcomp_allreduce_residual_bytes(gcomp_comm_t *ctx, size_t count, const gco
     call.n = count;
     call.stage_elems = gcomp_coll_stage_elems(ctx->cfg.pipeline_bytes, count);
     call.algo = gcomp_algo_choose(&call.params, count, ctx->size, call.stage_elems, (gcomp_algo_t)ctx->cfg.algo);
-    size_t l2 = 0;
-    if (call.algo == GCOMP_ALGO_SRA) l2 = gcomp_sra_l2_len(&call);
-    else if (call.algo == GCOMP_ALGO_SPARSE_RS) l2 = gcomp_sparse_rs_l2_len(&call);
+    const gcomp_algo_ops_t *ops = gcomp_algo_ops_get(call.algo);
+    size_t l2 = ops != NULL ? ops->l2_len(&call) : 0;
     return sizeof(gcomp_residual_t) + (count + l2) * sizeof(float);
 }
 

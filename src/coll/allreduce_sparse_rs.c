@@ -1,6 +1,6 @@
 /*
- * Sparse reduce-scatter then all-gather, for topk and topk-q8 (the rsag.h engine with this
- * policy). Each rank sends owner j the top-k frame of chunk j; the owner sums the P sparse
+ * Sparse reduce-scatter then all-gather, for topk and topk-q8 (rsag.h's reduce-scatter /
+ * all-gather with this policy). Each rank sends owner j the top-k frame of chunk j; the owner sums the P sparse
  * contributions and re-encodes the sum whichever way is smaller (SparCML's switch):
  *   sparse-lossless: the topk codec, fp32 values, exact selection with k >= the sum's non-zeros,
  *                    so nothing is dropped; or
@@ -11,13 +11,20 @@
 #define GCOMP_LOG_SUBSYS GCOMP_SUBSYS_COLL
 #include <math.h>
 
+#include "coll/algo.h"
 #include "coll/rsag.h"
 #include "codec/topk_select.h"
 #include "core/log.h"
 
+/* The dense codec an owner's sum may go out in. */
+static gcomp_codec_t dense_of(gcomp_codec_t codec)
+{
+    return codec == GCOMP_CODEC_TOPK_Q8 ? GCOMP_CODEC_Q8 : GCOMP_CODEC_NONE;
+}
+
 static gcomp_codec_t dense_codec(const gcomp_call_t *call)
 {
-    return call->params.codec == GCOMP_CODEC_TOPK_Q8 ? GCOMP_CODEC_Q8 : GCOMP_CODEC_NONE;
+    return dense_of(call->params.codec);
 }
 
 static gcomp_codec_params_t dense_params(const gcomp_call_t *call, int ef)
@@ -28,14 +35,20 @@ static gcomp_codec_params_t dense_params(const gcomp_call_t *call, int ef)
     return p;
 }
 
+/* The sparse-lossless encoding of an owner's sum: fp32 values, exact selection of ratio. */
+static void make_lossless(gcomp_codec_params_t *p, float ratio)
+{
+    p->codec = GCOMP_CODEC_TOPK;
+    p->topk_values = GCOMP_VALUES_FP32;
+    p->topk_select = GCOMP_TOPK_EXACT;
+    p->topk_ratio = ratio;
+    p->error_feedback = 0;
+}
+
 static gcomp_codec_params_t sparse_params(const gcomp_call_t *call, float ratio)
 {
     gcomp_codec_params_t p = gcomp_rsag_reduce_params(call);
-    p.codec = GCOMP_CODEC_TOPK;
-    p.topk_values = GCOMP_VALUES_FP32;
-    p.topk_select = GCOMP_TOPK_EXACT;
-    p.topk_ratio = ratio;
-    p.error_feedback = 0;
+    make_lossless(&p, ratio);
     return p;
 }
 
@@ -90,16 +103,11 @@ static gcomp_status_t count_sum(gcomp_call_t *call, const float *acc, size_t len
 static void predict(const gcomp_call_t *call, size_t len, uint64_t nnz, uint64_t nonfinite, uint64_t max_delta,
                     size_t *sparse_p, size_t *dense_p)
 {
-    uint64_t k = gcomp_topk_k(ratio_for(nnz, len), len);
-    unsigned w = bit_width(max_delta);
-    size_t exc = (size_t)nonfinite * GCOMP_WIRE_EXC_LEN;
-    *sparse_p = GCOMP_WIRE_HEADER_LEN + 4 + (size_t)GCOMP_DIV_CEIL(k * w, 32) * 4 + (size_t)k * 4 + exc;
-    if (dense_codec(call) == GCOMP_CODEC_Q8) {
-        size_t b = call->params.q8_bucket;
-        *dense_p = GCOMP_WIRE_HEADER_LEN + GCOMP_DIV_CEIL(len, b) * 4 + len + exc;
-    } else {
-        *dense_p = GCOMP_WIRE_HEADER_LEN + len * 4; /* none carries non-finite values inline */
-    }
+    float ratio = ratio_for(nnz, len);
+    gcomp_codec_params_t sp = sparse_params(call, ratio), dp = dense_params(call, 0);
+    double k = (double)gcomp_topk_k(ratio, len), n = (double)len, exc = (double)nonfinite;
+    *sparse_p = (size_t)gcomp_frame_bytes(&sp, n, k, bit_width(max_delta), exc);
+    *dense_p = (size_t)gcomp_frame_bytes(&dp, n, 0, 0, exc);
 }
 
 /* Fold the level-2 residual into the sums first: the choice is about what is sent this time. */
@@ -151,17 +159,43 @@ static const gcomp_rsag_policy_t rs_policy = {
     .sparse_out = 1,
 };
 
-gcomp_status_t gcomp_sparse_rs_prepare(gcomp_call_t *call, size_t *l2_len_p)
+static gcomp_status_t rs_prepare(gcomp_call_t *call, size_t *l2_len_p)
 {
     return gcomp_rsag_prepare(call, &rs_policy, l2_len_p);
 }
 
-size_t gcomp_sparse_rs_l2_len(gcomp_call_t *call)
+static size_t rs_l2_len(gcomp_call_t *call)
 {
     return gcomp_rsag_l2_len(call, &rs_policy);
 }
 
-gcomp_status_t gcomp_sparse_rs_run(gcomp_call_t *call)
+static gcomp_status_t rs_run(gcomp_call_t *call)
 {
     return gcomp_rsag_run(call, &rs_policy);
 }
+
+/* P-1 sparse chunks out; the reduced chunk holds the union of P supports, about 1 - (1 - ratio)^P
+ * of it when they are independent, sent sparse or dense. */
+static void rs_estimate(const gcomp_codec_params_t *p, size_t n, int size, size_t stage_elems, gcomp_cost_t *cost_p)
+{
+    double P = size, N = (double)n, chunk = N / P, ratio = p->topk_ratio;
+    double kr = ceil((1 - pow(1 - ratio, P)) * chunk), k = ceil(ratio * chunk);
+    gcomp_codec_params_t lossless = *p, dense = *p;
+    make_lossless(&lossless, p->topk_ratio);
+    dense.codec = dense_of(p->codec);
+    double reduced = fmin(gcomp_cost_frame(&lossless, chunk, kr), gcomp_cost_frame(&dense, chunk, 0));
+    cost_p->bytes = (P - 1) * (gcomp_cost_frame(p, chunk, k) + reduced);
+    cost_p->msgs = 2 * (P - 1) * gcomp_cost_stages(n, stage_elems);
+    cost_p->sparse = P * k;
+    cost_p->dense = chunk + N; /* the owner's sum zeroed, the output decoded (dense or onto zeros) */
+}
+
+const gcomp_algo_ops_t gcomp_algo_sparse_rs_ops = {
+    .id = GCOMP_ALGO_SPARSE_RS,
+    .name = "sparse-rs",
+    .applies = gcomp_codec_is_sparse,
+    .estimate = rs_estimate,
+    .prepare = rs_prepare,
+    .l2_len = rs_l2_len,
+    .run = rs_run,
+};

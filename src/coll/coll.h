@@ -257,22 +257,11 @@ GCOMP_INTERNAL void gcomp_residual_save_ahead(gcomp_residual_txn_t *txn, size_t 
 GCOMP_INTERNAL void gcomp_residual_commit(gcomp_residual_txn_t *txn);
 GCOMP_INTERNAL void gcomp_residual_rollback(gcomp_residual_txn_t *txn);
 
-/* The algorithms: prepare reserves memory (local, before the agreement), run moves the data. */
-GCOMP_INTERNAL gcomp_status_t gcomp_sra_prepare(gcomp_call_t *call, size_t *l2_len_p);
-GCOMP_INTERNAL gcomp_status_t gcomp_sra_run(gcomp_call_t *call);
-GCOMP_INTERNAL gcomp_status_t gcomp_sparse_rs_prepare(gcomp_call_t *call, size_t *l2_len_p);
-GCOMP_INTERNAL gcomp_status_t gcomp_sparse_rs_run(gcomp_call_t *call);
-GCOMP_INTERNAL gcomp_status_t gcomp_sparse_ag_prepare(gcomp_call_t *call);
-/* The level-2 residual length of a call, as prepare computes it (nothing reserved). */
-GCOMP_INTERNAL size_t gcomp_sra_l2_len(gcomp_call_t *call);
-GCOMP_INTERNAL size_t gcomp_sparse_rs_l2_len(gcomp_call_t *call);
-
 /* Memory a residual will hold after a call of count elements with params (NULL: the configured
  * ones) on ctx: what gcomp_residual_bytes() reports after that call. The interposer reserves it
  * under GCOMP_EF_MAX_BYTES before the call. */
 GCOMP_INTERNAL size_t gcomp_allreduce_residual_bytes(gcomp_comm_t *ctx, size_t count,
                                                      const gcomp_codec_params_t *params);
-GCOMP_INTERNAL gcomp_status_t gcomp_sparse_ag_run(gcomp_call_t *call);
 
 /* cost_model.c */
 typedef struct gcomp_cost {
@@ -283,7 +272,7 @@ typedef struct gcomp_cost {
     double seconds; /* the model's estimate */
 } gcomp_cost_t;
 
-/* 1 if algo applies to the codec. */
+/* The algorithms themselves are ops tables (algo.h); these walk them. 1 if algo applies to the codec. */
 GCOMP_INTERNAL int gcomp_algo_applies(gcomp_algo_t algo, gcomp_codec_t codec);
 GCOMP_INTERNAL const char *gcomp_algo_name(gcomp_algo_t algo);
 GCOMP_INTERNAL void gcomp_cost_estimate(gcomp_algo_t algo, const gcomp_codec_params_t *params, size_t n,

@@ -1,7 +1,7 @@
 /*
- * The reduce-scatter / all-gather engine shared by the scatter-reduce-allgather algorithm (q8,
- * none) and the sparse reduce-scatter (topk, topk-q8). They differ only in how an owner re-encodes
- * the sum of its chunk, which a policy says.
+ * The reduce-scatter / all-gather (rsag.c, on the pipeline engine of pipeline.h) shared by the
+ * scatter-reduce-allgather algorithm (q8, none) and the sparse reduce-scatter (topk, topk-q8). They
+ * differ only in how an owner re-encodes the sum of its chunk, which a policy says.
  *
  * Plan: the vector is cut into pipeline stages of call->stage_elems; each stage into P chunks of
  * equal length rounded up to 64 elements (so count < P leaves trailing chunks empty, and they carry

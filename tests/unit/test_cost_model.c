@@ -8,8 +8,11 @@
  *   - a few pinned decisions that document where today's constants put the crossovers (change
  *     them here, with the reason, when the model changes on purpose).
  */
+#include <string.h>
+
 #include "check.h"
 #include "gcomp.h"
+#include "coll/algo.h"
 #include "coll/coll.h"
 
 static const gcomp_algo_t all_algos[] = {GCOMP_ALGO_SRA, GCOMP_ALGO_ALLGATHER, GCOMP_ALGO_SPARSE_RS};
@@ -143,9 +146,25 @@ static void test_pinned(void)
     }
 }
 
+/* The ops table the cost model walks: every algorithm once, found by its id, named as GCOMP_ALGO
+ * spells it. */
+static void test_ops_table(void)
+{
+    CHECK(gcomp_algos_count == 3, "%zu algorithms", gcomp_algos_count);
+    for (size_t i = 0; i < gcomp_algos_count; i++) {
+        const gcomp_algo_ops_t *ops = gcomp_algos[i];
+        CHECK(gcomp_algo_ops_get(ops->id) == ops, "%s: found by its id", ops->name);
+        CHECK(strcmp(ops->name, gcomp_algo_names[ops->id]) == 0 && strcmp(gcomp_algo_name(ops->id), ops->name) == 0,
+              "%s: named %s in GCOMP_ALGO", ops->name, gcomp_algo_names[ops->id]);
+    }
+    CHECK(gcomp_algo_ops_get(GCOMP_ALGO_AUTO) == NULL && strcmp(gcomp_algo_name(GCOMP_ALGO_AUTO), "auto") == 0,
+          "auto has no ops");
+}
+
 int main(void)
 {
     setenv("GCOMP_DEBUG", "warn", 1);
+    test_ops_table();
     test_applies();
     test_choice_is_cheapest();
     test_forced();
