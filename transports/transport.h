@@ -11,11 +11,11 @@
 #define GCOMP_TRANSPORTS_TRANSPORT_H
 
 #include <stddef.h>
-#include <time.h>
 
 #include "gcomp.h"
 #include "core/compiler.h"
 #include "core/config.h"
+#include "core/timing.h"
 #include "transport_vars.h"
 
 typedef struct gcomp_transport_ops gcomp_transport_ops_t;
@@ -67,14 +67,6 @@ GCOMP_INTERNAL extern const gcomp_transport_ops_t gcomp_transport_mpi_ops;
  * this build or machine lacks falls back to MPI point-to-point with one info line.
  */
 GCOMP_INTERNAL const gcomp_transport_ops_t *gcomp_transport_select(gcomp_transport_kind_t kind);
-
-/* Seconds on the monotonic clock: deadlines and the time split of the statistics. */
-static inline double gcomp_clock_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Let the other ranks sharing these cores run while a wait makes no progress (oversubscribed
  * runs): called by every polling loop once per idle pass. */

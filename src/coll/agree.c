@@ -79,7 +79,7 @@ static const char *field_value(int field, int64_t v, char *buf, size_t len)
 static gcomp_status_t wait_agreement(gcomp_call_t *call, const char *what)
 {
     gcomp_comm_t *ctx = call->ctx;
-    double start = gcomp_clock_s();
+    double start = gcomp_now_s();
     unsigned idle = 0;
     for (;;) {
         int flag = 0;
@@ -90,7 +90,7 @@ static gcomp_status_t wait_agreement(gcomp_call_t *call, const char *what)
             return GCOMP_ERR_MPI;
         }
         if (flag) return GCOMP_OK;
-        double now = gcomp_clock_s();
+        double now = gcomp_now_s();
         if (now - start > ctx->cfg.timeout_s) {
             gcomp_warn("call %llu: waited %.1f s (GCOMP_TIMEOUT_S=%g) in the %s all-reduce: some rank of "
                        "the %d did not make this call; the context fails from now on",

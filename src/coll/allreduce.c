@@ -129,7 +129,7 @@ static gcomp_status_t fail_hard(gcomp_call_t *call, gcomp_status_t st, const cha
 static void account(gcomp_call_t *call, double t0, size_t elem_size, gcomp_status_t st)
 {
     gcomp_stats_t *s = &call->ctx->stats;
-    double total = gcomp_clock_s() - t0;
+    double total = gcomp_now_s() - t0;
     s->calls++;
     s->errors += st != GCOMP_OK;
     s->bytes_in += call->n * elem_size;
@@ -160,7 +160,7 @@ gcomp_status_t gcomp_allreduce_algo(gcomp_comm_t *ctx, const void *sendbuf, void
     if (op != MPI_SUM || !dtype_of(datatype, &dtype, &elem_size))
         return passthrough(ctx, sendbuf, recvbuf, count, datatype, op);
 
-    double t0 = gcomp_clock_s();
+    double t0 = gcomp_now_s();
     gcomp_call_t call;
     memset(&call, 0, sizeof(call));
     call.ctx = ctx;
@@ -196,7 +196,7 @@ gcomp_status_t gcomp_allreduce_algo(gcomp_comm_t *ctx, const void *sendbuf, void
         st = fail_hard(&call, GCOMP_ERR_INTERNAL, "fault injection (vanished after the call agreement)");
         goto out;
     }
-    call.deadline = gcomp_clock_s() + ctx->cfg.timeout_s;
+    call.deadline = gcomp_now_s() + ctx->cfg.timeout_s;
     st = run_algo(&call);
     if (st != GCOMP_OK) {
         st = fail_hard(&call, st, "the data exchange");

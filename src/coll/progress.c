@@ -117,9 +117,9 @@ void gcomp_coll_encode(gcomp_call_t *call, const gcomp_codec_params_t *params, s
         .seq = call->seq,
     };
     gcomp_frame_info_t info;
-    double t0 = gcomp_clock_s();
+    double t0 = gcomp_now_s();
     gcomp_status_t st = gcomp_coll_frame_encode(call, params, &where, src, residual, m, &info);
-    call->t_encode += gcomp_clock_s() - t0;
+    call->t_encode += gcomp_now_s() - t0;
     if (st != GCOMP_OK) {
         gcomp_warn("call %llu: %s encoding of elements [%zu, %zu) failed: %s", (unsigned long long)call->seq,
                    gcomp_codec_name(params->codec), off, off + len, gcomp_status_string(st));
@@ -159,9 +159,9 @@ int gcomp_coll_decode(gcomp_call_t *call, const gcomp_msg_t *m, int sender,
         .seq = call->seq,
     };
     gcomp_frame_info_t info;
-    double t0 = gcomp_clock_s();
+    double t0 = gcomp_now_s();
     gcomp_status_t st = gcomp_coll_frame_decode(call, m, &expect, dst, accumulate, &info);
-    call->t_decode += gcomp_clock_s() - t0;
+    call->t_decode += gcomp_now_s() - t0;
     if (st != GCOMP_OK) {
         gcomp_warn("call %llu: frame of %zu bytes from rank %d for elements [%zu, %zu) rejected: %s",
                    (unsigned long long)call->seq, m->len, sender, off, off + len, gcomp_status_string(st));
@@ -174,7 +174,7 @@ int gcomp_coll_decode(gcomp_call_t *call, const gcomp_msg_t *m, int sender,
 gcomp_status_t gcomp_coll_stall(gcomp_call_t *call, int progressed, const gcomp_msg_t *waiting,
                                 const char *phase, unsigned *idle)
 {
-    double now = gcomp_clock_s(), timeout = call->ctx->cfg.timeout_s;
+    double now = gcomp_now_s(), timeout = call->ctx->cfg.timeout_s;
     if (progressed) {
         call->deadline = now + timeout;
         *idle = 0;

@@ -155,7 +155,7 @@ void gcomp_residual_save(gcomp_residual_txn_t *txn, size_t hi1, size_t hi2)
     if (hi1 > r->l1_len) hi1 = r->l1_len;
     if (hi2 > r->l2_len) hi2 = r->l2_len;
     if (hi1 <= txn->saved1 && hi2 <= txn->saved2) return;
-    double t0 = gcomp_clock_s();
+    double t0 = gcomp_now_s();
     if (hi1 > txn->saved1) {
         copy(&r->space, txn->snap1 + txn->saved1, r->l1 + txn->saved1, hi1 - txn->saved1);
         txn->saved1 = hi1;
@@ -164,7 +164,7 @@ void gcomp_residual_save(gcomp_residual_txn_t *txn, size_t hi1, size_t hi2)
         copy(&r->space, txn->snap2 + txn->saved2, r->l2 + txn->saved2, hi2 - txn->saved2);
         txn->saved2 = hi2;
     }
-    txn->t_save += gcomp_clock_s() - t0;
+    txn->t_save += gcomp_now_s() - t0;
 }
 
 void gcomp_residual_save_ahead(gcomp_residual_txn_t *txn, size_t budget)

@@ -90,10 +90,10 @@ float *gcomp_coll_work(gcomp_call_t *call)
 
 void gcomp_coll_zero(gcomp_call_t *call, float *p, size_t n)
 {
-    double t0 = gcomp_clock_s();
+    double t0 = gcomp_now_s();
     if (gcomp_space_zero(&call->space, p, n * sizeof(float)) != GCOMP_OK && call->local == GCOMP_OK)
         call->local = GCOMP_ERR_TRANSPORT;
-    call->t_decode += gcomp_clock_s() - t0;
+    call->t_decode += gcomp_now_s() - t0;
 }
 
 gcomp_status_t gcomp_spacebuf_reserve(gcomp_spacebuf_t *b, const gcomp_space_t *sp, size_t bytes)

@@ -1,4 +1,4 @@
-/* Monotonic time and medians, for the benchmarks and the statistics. */
+/* Monotonic time (deadlines, the statistics' time split, benchmarks) and medians. */
 #ifndef GCOMP_CORE_TIMING_H
 #define GCOMP_CORE_TIMING_H
 

@@ -21,13 +21,13 @@ static int rank, size;
 /* Test until done or 20 s pass; @return the status test returned last. */
 static gcomp_status_t wait_req(gcomp_transport_t *tp, gcomp_treq_t *req, size_t *len_p)
 {
-    double deadline = gcomp_clock_s() + 20;
+    double deadline = gcomp_now_s() + 20;
     unsigned idle = 0;
     for (;;) {
         int done = 0;
         gcomp_status_t st = tp->ops->test(tp, req, &done, len_p);
         if (st != GCOMP_OK || done) return st;
-        if (gcomp_clock_s() > deadline) REQUIRE(0, "request of rank %d did not complete in 20 s", rank);
+        if (gcomp_now_s() > deadline) REQUIRE(0, "request of rank %d did not complete in 20 s", rank);
         gcomp_transport_idle(&idle);
     }
 }
