@@ -177,10 +177,6 @@ int gcomp_cu_emu_count(void *impl, const gcomp_cu_count_t *a)
 
 const gcomp_cu_backend_t gcomp_cu_backend_emu = {
     .name = "emulation",
-    .alloc = emu_alloc,
-    .free = emu_free,
-    .memset = emu_memset,
-    .copy = emu_copy,
-    .sync = emu_sync,
+    .alloc = emu_alloc, .free = emu_free, .memset = emu_memset, .copy = emu_copy, .sync = emu_sync,
     GCOMP_CU_STEPS(GCOMP_CU_STEP_INIT_EMU)
 };

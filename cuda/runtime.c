@@ -77,11 +77,7 @@ static int gpu_sync(void *impl)
 
 static const gcomp_cu_backend_t gcomp_cu_backend_gpu = {
     .name = "cuda",
-    .alloc = gpu_alloc,
-    .free = gpu_free,
-    .memset = gpu_memset,
-    .copy = gpu_copy,
-    .sync = gpu_sync,
+    .alloc = gpu_alloc, .free = gpu_free, .memset = gpu_memset, .copy = gpu_copy, .sync = gpu_sync,
     GCOMP_CU_STEPS(GCOMP_CU_STEP_INIT_LAUNCH)
 };
 
