@@ -8,9 +8,9 @@
  *     the explicit __fadd_rn/__fmul_rn/__fdiv_rn intrinsics, the host side -ffp-contract=off);
  *   - g' = src + residual with the x86 NaN rule (a NaN operand comes back quieted with its payload;
  *     the GPU's adder would return its canonical NaN), so exception lists match a CPU sender;
- *   - the counter-based generator of src/core/rng.h, q8_ref.h's quantizer and half.c's fp16
- *     conversions, copied because those are host-only inline functions (test_cuda_emu checks the
- *     copies against the originals).
+ *   - the counter-based generator of src/core/rng.h and the fp16 conversions of codec/half.h are
+ *     those headers' own functions (compiled for both sides); q8_ref.h's quantizer is copied
+ *     because it is a host-only inline function (test_cuda_emu checks the copy against it).
  */
 #ifndef GCOMP_CUDA_ELEM_H
 #define GCOMP_CUDA_ELEM_H
@@ -18,13 +18,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "codec/half.h"
+#include "core/rng.h"
 #include "kernels.h"
 
-#ifdef __CUDACC__
-#define GCOMP_HD static __host__ __device__ __forceinline__
-#else
-#define GCOMP_HD static inline
-#endif
+#define GCOMP_HD GCOMP_HOST_DEVICE_INLINE
 
 #if defined(__CUDA_ARCH__)
 #define GCOMP_CU_ADD(a, b) __fadd_rn((a), (b))
@@ -93,51 +91,12 @@ GCOMP_HD unsigned gcomp_cu_bit_width(uint32_t v)
 
 GCOMP_HD float gcomp_cu_f16_to_f32(uint16_t h)
 {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu;
-    uint32_t mant = h & 0x3ffu;
-    uint32_t bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else {
-            int e = -1;
-            do {
-                mant <<= 1;
-                e++;
-            } while (!(mant & 0x400u));
-            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3ffu) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    return gcomp_cu_float(bits);
+    return gcomp_cu_float(gcomp_half_to_f32_bits(h));
 }
 
 GCOMP_HD uint16_t gcomp_cu_f32_to_f16(float f)
 {
-    uint32_t x = gcomp_cu_bits(f);
-    uint32_t sign = (x >> 16) & 0x8000u;
-    uint32_t absx = x & 0x7fffffffu;
-    if (absx >= 0x7f800000u)
-        return (uint16_t)(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u | ((absx >> 13) & 0x3ffu) : 0));
-    if (absx >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);
-    if (absx < 0x38800000u) {
-        if (absx < 0x33000000u) return (uint16_t)sign;
-        uint32_t mant = (absx & 0x7fffffu) | 0x800000u;
-        int shift = 126 - (int)(absx >> 23);
-        uint32_t half_mant = mant >> shift;
-        uint32_t rem = mant & ((1u << shift) - 1);
-        uint32_t halfway = 1u << (shift - 1);
-        if (rem > halfway || (rem == halfway && (half_mant & 1))) half_mant++;
-        return (uint16_t)(sign | half_mant);
-    }
-    uint32_t h = (absx - 0x38000000u) >> 13;
-    uint32_t rem = absx & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++;
-    return (uint16_t)(sign | h);
+    return gcomp_half_from_f32_bits(gcomp_cu_bits(f));
 }
 
 GCOMP_HD float gcomp_cu_bf16_to_f32(uint16_t h)
@@ -185,20 +144,10 @@ GCOMP_HD float gcomp_cu_gprime(float s, float e)
 
 /* ---- the counter-based generator (src/core/rng.h) ------------------------------------------ */
 
-GCOMP_HD uint32_t gcomp_cu_hash32(uint32_t x)
-{
-    x ^= x >> 16;
-    x *= 0x7feb352du;
-    x ^= x >> 15;
-    x *= 0x846ca68bu;
-    x ^= x >> 16;
-    return x;
-}
-
 GCOMP_HD uint32_t gcomp_cu_rng_bits(uint32_t k0, uint32_t k1, uint64_t idx)
 {
-    uint32_t hi = k1 ^ ((uint32_t)(idx >> 32) * 0x9e3779b9u);
-    return gcomp_cu_hash32(gcomp_cu_hash32((uint32_t)idx ^ k0) + hi);
+    gcomp_rng_key_t key = {k0, k1};
+    return gcomp_rng_bits(key, idx);
 }
 
 GCOMP_HD float gcomp_cu_rng_uniform(uint32_t bits)
@@ -265,7 +214,7 @@ GCOMP_HD unsigned gcomp_cu_level_offset(int level)
 /* Sample position j of the sampled threshold (topk_select.c's jittered stride). */
 GCOMP_HD uint64_t gcomp_cu_sample_pos(uint64_t j, uint64_t stride)
 {
-    uint64_t jitter = ((uint64_t)gcomp_cu_hash32((uint32_t)j ^ 0x5bd1e995u) * stride) >> 32;
+    uint64_t jitter = ((uint64_t)gcomp_hash32((uint32_t)j ^ 0x5bd1e995u) * stride) >> 32;
     return j * stride + jitter;
 }
 
