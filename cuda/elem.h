@@ -193,6 +193,15 @@ GCOMP_HD float gcomp_cu_q8_dequantize(int q, float scale)
     return GCOMP_CU_MUL((float)q, scale);
 }
 
+/* The q8 step's finite element i, of g' v in bucket b: its q, and its residual with error feedback. */
+GCOMP_HD void gcomp_cu_q8_encode_one(const gcomp_cu_q8_encode_t *a, gcomp_cu_q8_bucket_t b, uint64_t i, float v)
+{
+    uint32_t bits = a->nearest ? 0u : gcomp_cu_rng_bits(a->k0, a->k1, a->base + i);
+    int q = gcomp_cu_q8_quantize(v, b, a->nearest, bits);
+    a->q[i] = (int8_t)q;
+    if (a->res) a->res[i] = GCOMP_CU_SUB(v, gcomp_cu_q8_dequantize(q, b.scale));
+}
+
 /* ---- top-k ------------------------------------------------------------------------------- */
 
 /* The radix levels of every selection: 12, 10 and 9 bits of a 31-bit key. */
@@ -310,6 +319,25 @@ GCOMP_HD int gcomp_cu_after_pass(uint64_t count, uint64_t cap, uint64_t k)
     if (!overflow && 5 * count >= 4 * k && 4 * count <= 5 * k) return GCOMP_CU_AFTER_KEEP;
     if (!overflow && 4 * count > 5 * k) return GCOMP_CU_AFTER_TRIM;
     return GCOMP_CU_AFTER_EXACT;
+}
+
+/* The topk_decide step (one thread): after the sampled pass, keep its candidates, trim them or
+ * fall back to exact selection, as gcomp_cu_after_pass says. */
+GCOMP_HD void gcomp_cu_topk_decide(const gcomp_cu_topk_decide_t *a)
+{
+    gcomp_cu_ctl_t *ctl = a->ctl;
+    if (ctl->mode != GCOMP_CU_MODE_PASS) return;
+    int after = gcomp_cu_after_pass(ctl->cand_count, a->cap, a->k);
+    ctl->after_pass = (uint32_t)after + 1;
+    switch (after) {
+    case GCOMP_CU_AFTER_KEEP:
+        ctl->mode = GCOMP_CU_MODE_KEEP;
+        ctl->kept_in_cand = 1;
+        ctl->kept = ctl->cand_count;
+        break;
+    case GCOMP_CU_AFTER_TRIM: ctl->mode = GCOMP_CU_MODE_TRIM; break;
+    default: ctl->mode = GCOMP_CU_MODE_EXACT; break;
+    }
 }
 
 /* The sampled threshold's sample size and stride for n elements, k kept (topk_select.c, which must

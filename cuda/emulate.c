@@ -91,10 +91,7 @@ int gcomp_cu_emu_q8_encode(void *impl, const gcomp_cu_q8_encode_t *a)
                 a->ctl->exc_seen++; /* g' stays in res for the exception step */
                 continue;
             }
-            uint32_t bits = a->nearest ? 0 : gcomp_cu_rng_bits(a->k0, a->k1, a->base + i);
-            int q = gcomp_cu_q8_quantize(g, b, a->nearest, bits);
-            a->q[i] = (int8_t)q;
-            if (a->res) a->res[i] = GCOMP_CU_SUB(g, gcomp_cu_q8_dequantize(q, b.scale));
+            gcomp_cu_q8_encode_one(a, b, i, g);
         }
         gcomp_cu_store_le32(a->scales + 4 * (s / a->bucket), gcomp_cu_bits(b.scale));
     }
