@@ -102,6 +102,13 @@ gcomp_status_t gcomp_cuda_ctx_error(const gcomp_cuda_ctx_t *ctx, int err, const 
     return gcomp_cuda_status((cudaError_t)err, what);
 }
 
+gcomp_status_t gcomp_cuda_ctx_finish(gcomp_cuda_ctx_t *ctx, int prev, int err, const char *what)
+{
+    if (err == 0) err = ctx->be->sync(ctx->stream);
+    gcomp_cuda_ctx_leave(ctx, prev);
+    return err ? gcomp_cuda_ctx_error(ctx, err, what) : GCOMP_OK;
+}
+
 gcomp_status_t gcomp_cuda_ctx_create(int device, gcomp_cuda_ctx_t **ctx_p)
 {
     const char *why = NULL;
@@ -293,9 +300,7 @@ gcomp_status_t gcomp_cuda_memcpy(gcomp_cuda_ctx_t *ctx, void *dst, const void *s
     int prev = 0;
     GCOMP_CHECK(gcomp_cuda_ctx_enter(ctx, &prev));
     int err = ctx->be->copy(ctx->stream, dst, src, bytes);
-    if (err == 0) err = ctx->be->sync(ctx->stream);
-    gcomp_cuda_ctx_leave(ctx, prev);
-    return err ? gcomp_cuda_ctx_error(ctx, err, "memory copy") : GCOMP_OK;
+    return gcomp_cuda_ctx_finish(ctx, prev, err, "memory copy");
 }
 
 gcomp_status_t gcomp_cuda_memset(gcomp_cuda_ctx_t *ctx, void *p, int value, size_t bytes)
@@ -304,9 +309,7 @@ gcomp_status_t gcomp_cuda_memset(gcomp_cuda_ctx_t *ctx, void *p, int value, size
     int prev = 0;
     GCOMP_CHECK(gcomp_cuda_ctx_enter(ctx, &prev));
     int err = ctx->be->memset(ctx->stream, p, value, bytes);
-    if (err == 0) err = ctx->be->sync(ctx->stream);
-    gcomp_cuda_ctx_leave(ctx, prev);
-    return err ? gcomp_cuda_ctx_error(ctx, err, "memory set") : GCOMP_OK;
+    return gcomp_cuda_ctx_finish(ctx, prev, err, "memory set");
 }
 
 /* ---- one context per device, for the collectives ----------------------------------------------- */
