@@ -55,6 +55,10 @@ GCOMP_INTERNAL void gcomp_cuda_ctx_measure(gcomp_cuda_ctx_t *ctx);
 /* Turn a backend error into a status, logging what failed. */
 GCOMP_INTERNAL gcomp_status_t gcomp_cuda_ctx_error(const gcomp_cuda_ctx_t *ctx, int err, const char *what);
 
+/* End a synchronous call begun with gcomp_cuda_ctx_enter(ctx, &prev) whose step returned err: wait
+ * for the stream unless err, leave the context, and turn err into a status (what: what failed). */
+GCOMP_INTERNAL gcomp_status_t gcomp_cuda_ctx_finish(gcomp_cuda_ctx_t *ctx, int prev, int err, const char *what);
+
 /* The backend of gcomp_cuda_emulate_devices, NULL on a real machine (classify.c). */
 GCOMP_INTERNAL const gcomp_cu_backend_t *gcomp_cuda_emulated_backend(void);
 /* Memory of an emulated context, as device memory of device 0 for gcomp_cuda_classify. */

@@ -8,9 +8,9 @@
  *     the explicit __fadd_rn/__fmul_rn/__fdiv_rn intrinsics, the host side -ffp-contract=off);
  *   - g' = src + residual with the x86 NaN rule (a NaN operand comes back quieted with its payload;
  *     the GPU's adder would return its canonical NaN), so exception lists match a CPU sender;
- *   - the counter-based generator of src/core/rng.h, q8_ref.h's quantizer and half.c's fp16
- *     conversions, copied because those are host-only inline functions (test_cuda_emu checks the
- *     copies against the originals).
+ *   - the counter-based generator of src/core/rng.h and the fp16 conversions of codec/half.h are
+ *     those headers' own functions (compiled for both sides); q8_ref.h's quantizer is copied
+ *     because it is a host-only inline function (test_cuda_emu checks the copy against it).
  */
 #ifndef GCOMP_CUDA_ELEM_H
 #define GCOMP_CUDA_ELEM_H
@@ -18,13 +18,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "codec/half.h"
+#include "core/rng.h"
 #include "kernels.h"
 
-#ifdef __CUDACC__
-#define GCOMP_HD static __host__ __device__ __forceinline__
-#else
-#define GCOMP_HD static inline
-#endif
+#define GCOMP_HD GCOMP_HOST_DEVICE_INLINE
 
 #if defined(__CUDA_ARCH__)
 #define GCOMP_CU_ADD(a, b) __fadd_rn((a), (b))
@@ -93,51 +91,12 @@ GCOMP_HD unsigned gcomp_cu_bit_width(uint32_t v)
 
 GCOMP_HD float gcomp_cu_f16_to_f32(uint16_t h)
 {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu;
-    uint32_t mant = h & 0x3ffu;
-    uint32_t bits;
-    if (exp == 0) {
-        if (mant == 0) {
-            bits = sign;
-        } else {
-            int e = -1;
-            do {
-                mant <<= 1;
-                e++;
-            } while (!(mant & 0x400u));
-            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((mant & 0x3ffu) << 13);
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-    }
-    return gcomp_cu_float(bits);
+    return gcomp_cu_float(gcomp_half_to_f32_bits(h));
 }
 
 GCOMP_HD uint16_t gcomp_cu_f32_to_f16(float f)
 {
-    uint32_t x = gcomp_cu_bits(f);
-    uint32_t sign = (x >> 16) & 0x8000u;
-    uint32_t absx = x & 0x7fffffffu;
-    if (absx >= 0x7f800000u)
-        return (uint16_t)(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u | ((absx >> 13) & 0x3ffu) : 0));
-    if (absx >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);
-    if (absx < 0x38800000u) {
-        if (absx < 0x33000000u) return (uint16_t)sign;
-        uint32_t mant = (absx & 0x7fffffu) | 0x800000u;
-        int shift = 126 - (int)(absx >> 23);
-        uint32_t half_mant = mant >> shift;
-        uint32_t rem = mant & ((1u << shift) - 1);
-        uint32_t halfway = 1u << (shift - 1);
-        if (rem > halfway || (rem == halfway && (half_mant & 1))) half_mant++;
-        return (uint16_t)(sign | half_mant);
-    }
-    uint32_t h = (absx - 0x38000000u) >> 13;
-    uint32_t rem = absx & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++;
-    return (uint16_t)(sign | h);
+    return gcomp_half_from_f32_bits(gcomp_cu_bits(f));
 }
 
 GCOMP_HD float gcomp_cu_bf16_to_f32(uint16_t h)
@@ -185,20 +144,10 @@ GCOMP_HD float gcomp_cu_gprime(float s, float e)
 
 /* ---- the counter-based generator (src/core/rng.h) ------------------------------------------ */
 
-GCOMP_HD uint32_t gcomp_cu_hash32(uint32_t x)
-{
-    x ^= x >> 16;
-    x *= 0x7feb352du;
-    x ^= x >> 15;
-    x *= 0x846ca68bu;
-    x ^= x >> 16;
-    return x;
-}
-
 GCOMP_HD uint32_t gcomp_cu_rng_bits(uint32_t k0, uint32_t k1, uint64_t idx)
 {
-    uint32_t hi = k1 ^ ((uint32_t)(idx >> 32) * 0x9e3779b9u);
-    return gcomp_cu_hash32(gcomp_cu_hash32((uint32_t)idx ^ k0) + hi);
+    gcomp_rng_key_t key = {k0, k1};
+    return gcomp_rng_bits(key, idx);
 }
 
 GCOMP_HD float gcomp_cu_rng_uniform(uint32_t bits)
@@ -244,6 +193,15 @@ GCOMP_HD float gcomp_cu_q8_dequantize(int q, float scale)
     return GCOMP_CU_MUL((float)q, scale);
 }
 
+/* The q8 step's finite element i, of g' v in bucket b: its q, and its residual with error feedback. */
+GCOMP_HD void gcomp_cu_q8_encode_one(const gcomp_cu_q8_encode_t *a, gcomp_cu_q8_bucket_t b, uint64_t i, float v)
+{
+    uint32_t bits = a->nearest ? 0u : gcomp_cu_rng_bits(a->k0, a->k1, a->base + i);
+    int q = gcomp_cu_q8_quantize(v, b, a->nearest, bits);
+    a->q[i] = (int8_t)q;
+    if (a->res) a->res[i] = GCOMP_CU_SUB(v, gcomp_cu_q8_dequantize(q, b.scale));
+}
+
 /* ---- top-k ------------------------------------------------------------------------------- */
 
 /* The radix levels of every selection: 12, 10 and 9 bits of a 31-bit key. */
@@ -265,7 +223,7 @@ GCOMP_HD unsigned gcomp_cu_level_offset(int level)
 /* Sample position j of the sampled threshold (topk_select.c's jittered stride). */
 GCOMP_HD uint64_t gcomp_cu_sample_pos(uint64_t j, uint64_t stride)
 {
-    uint64_t jitter = ((uint64_t)gcomp_cu_hash32((uint32_t)j ^ 0x5bd1e995u) * stride) >> 32;
+    uint64_t jitter = ((uint64_t)gcomp_hash32((uint32_t)j ^ 0x5bd1e995u) * stride) >> 32;
     return j * stride + jitter;
 }
 
@@ -361,6 +319,25 @@ GCOMP_HD int gcomp_cu_after_pass(uint64_t count, uint64_t cap, uint64_t k)
     if (!overflow && 5 * count >= 4 * k && 4 * count <= 5 * k) return GCOMP_CU_AFTER_KEEP;
     if (!overflow && 4 * count > 5 * k) return GCOMP_CU_AFTER_TRIM;
     return GCOMP_CU_AFTER_EXACT;
+}
+
+/* The topk_decide step (one thread): after the sampled pass, keep its candidates, trim them or
+ * fall back to exact selection, as gcomp_cu_after_pass says. */
+GCOMP_HD void gcomp_cu_topk_decide(const gcomp_cu_topk_decide_t *a)
+{
+    gcomp_cu_ctl_t *ctl = a->ctl;
+    if (ctl->mode != GCOMP_CU_MODE_PASS) return;
+    int after = gcomp_cu_after_pass(ctl->cand_count, a->cap, a->k);
+    ctl->after_pass = (uint32_t)after + 1;
+    switch (after) {
+    case GCOMP_CU_AFTER_KEEP:
+        ctl->mode = GCOMP_CU_MODE_KEEP;
+        ctl->kept_in_cand = 1;
+        ctl->kept = ctl->cand_count;
+        break;
+    case GCOMP_CU_AFTER_TRIM: ctl->mode = GCOMP_CU_MODE_TRIM; break;
+    default: ctl->mode = GCOMP_CU_MODE_EXACT; break;
+    }
 }
 
 /* The sampled threshold's sample size and stride for n elements, k kept (topk_select.c, which must

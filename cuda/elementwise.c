@@ -17,9 +17,7 @@ gcomp_status_t gcomp_cuda_widen(gcomp_cuda_ctx_t *ctx, const void *src, gcomp_dt
     /* The none codec's encoder without a residual writes each element's fp32 bits: the conversion. */
     gcomp_cu_none_t a = {.src = src, .dtype = (int)dtype, .n = n, .out = (uint8_t *)dst};
     int err = ctx->be->none_encode(ctx->stream, &a);
-    if (err == 0) err = ctx->be->sync(ctx->stream);
-    gcomp_cuda_ctx_leave(ctx, prev);
-    return err ? gcomp_cuda_ctx_error(ctx, err, "conversion to fp32") : GCOMP_OK;
+    return gcomp_cuda_ctx_finish(ctx, prev, err, "conversion to fp32");
 }
 
 gcomp_status_t gcomp_cuda_fold(gcomp_cuda_ctx_t *ctx, float *acc, float *res, uint64_t n)
@@ -31,9 +29,7 @@ gcomp_status_t gcomp_cuda_fold(gcomp_cuda_ctx_t *ctx, float *acc, float *res, ui
     /* The none codec's encoder again: out = src + residual (element by element, so in place), residual = 0. */
     gcomp_cu_none_t a = {.src = acc, .dtype = GCOMP_CU_F32, .res = res, .n = n, .out = (uint8_t *)acc};
     int err = ctx->be->none_encode(ctx->stream, &a);
-    if (err == 0) err = ctx->be->sync(ctx->stream);
-    gcomp_cuda_ctx_leave(ctx, prev);
-    return err ? gcomp_cuda_ctx_error(ctx, err, "adding a residual") : GCOMP_OK;
+    return gcomp_cuda_ctx_finish(ctx, prev, err, "adding a residual");
 }
 
 gcomp_status_t gcomp_cuda_count_sparse(gcomp_cuda_ctx_t *ctx, const float *src, uint64_t n,
@@ -79,7 +75,5 @@ gcomp_status_t gcomp_cuda_convert(gcomp_cuda_ctx_t *ctx, const float *src, void 
     GCOMP_CHECK(gcomp_cuda_ctx_enter(ctx, &prev));
     gcomp_cu_convert_t a = {.src = src, .dst = dst, .dtype = (int)dtype, .n = n};
     int err = ctx->be->convert(ctx->stream, &a);
-    if (err == 0) err = ctx->be->sync(ctx->stream);
-    gcomp_cuda_ctx_leave(ctx, prev);
-    return err ? gcomp_cuda_ctx_error(ctx, err, "conversion") : GCOMP_OK;
+    return gcomp_cuda_ctx_finish(ctx, prev, err, "conversion");
 }

@@ -91,10 +91,7 @@ int gcomp_cu_emu_q8_encode(void *impl, const gcomp_cu_q8_encode_t *a)
                 a->ctl->exc_seen++; /* g' stays in res for the exception step */
                 continue;
             }
-            uint32_t bits = a->nearest ? 0 : gcomp_cu_rng_bits(a->k0, a->k1, a->base + i);
-            int q = gcomp_cu_q8_quantize(g, b, a->nearest, bits);
-            a->q[i] = (int8_t)q;
-            if (a->res) a->res[i] = GCOMP_CU_SUB(g, gcomp_cu_q8_dequantize(q, b.scale));
+            gcomp_cu_q8_encode_one(a, b, i, g);
         }
         gcomp_cu_store_le32(a->scales + 4 * (s / a->bucket), gcomp_cu_bits(b.scale));
     }
@@ -177,10 +174,6 @@ int gcomp_cu_emu_count(void *impl, const gcomp_cu_count_t *a)
 
 const gcomp_cu_backend_t gcomp_cu_backend_emu = {
     .name = "emulation",
-    .alloc = emu_alloc,
-    .free = emu_free,
-    .memset = emu_memset,
-    .copy = emu_copy,
-    .sync = emu_sync,
+    .alloc = emu_alloc, .free = emu_free, .memset = emu_memset, .copy = emu_copy, .sync = emu_sync,
     GCOMP_CU_STEPS(GCOMP_CU_STEP_INIT_EMU)
 };

@@ -192,19 +192,7 @@ int gcomp_cu_emu_topk_compact(void *impl, const gcomp_cu_topk_compact_t *a)
 int gcomp_cu_emu_topk_decide(void *impl, const gcomp_cu_topk_decide_t *a)
 {
     (void)impl;
-    gcomp_cu_ctl_t *ctl = a->ctl;
-    if (ctl->mode != GCOMP_CU_MODE_PASS) return 0;
-    int after = gcomp_cu_after_pass(ctl->cand_count, a->cap, a->k);
-    ctl->after_pass = (uint32_t)after + 1;
-    switch (after) {
-    case GCOMP_CU_AFTER_KEEP:
-        ctl->mode = GCOMP_CU_MODE_KEEP;
-        ctl->kept_in_cand = 1;
-        ctl->kept = ctl->cand_count;
-        break;
-    case GCOMP_CU_AFTER_TRIM: ctl->mode = GCOMP_CU_MODE_TRIM; break;
-    default: ctl->mode = GCOMP_CU_MODE_EXACT; break;
-    }
+    gcomp_cu_topk_decide(a);
     return 0;
 }
 

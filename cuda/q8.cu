@@ -78,10 +78,7 @@ __global__ void __launch_bounds__(Q8_THREADS) q8_encode_regs(gcomp_cu_q8_encode_
                 nonfinite++;
                 continue;
             }
-            uint32_t bits = a.nearest ? 0u : gcomp_cu_rng_bits(a.k0, a.k1, a.base + i);
-            int q = gcomp_cu_q8_quantize(v, bk, a.nearest, bits);
-            a.q[i] = (int8_t)q;
-            if (a.res) a.res[i] = GCOMP_CU_SUB(v, gcomp_cu_q8_dequantize(q, bk.scale));
+            gcomp_cu_q8_encode_one(&a, bk, i, v);
         }
         if (lane == 0) ((float *)a.scales)[b] = bk.scale;
     }
@@ -120,10 +117,7 @@ __global__ void __launch_bounds__(Q8_THREADS) q8_encode_block(gcomp_cu_q8_encode
                 nonfinite++;
                 continue;
             }
-            uint32_t bits = a.nearest ? 0u : gcomp_cu_rng_bits(a.k0, a.k1, a.base + i);
-            int q = gcomp_cu_q8_quantize(v, bk, a.nearest, bits);
-            a.q[i] = (int8_t)q;
-            if (a.res) a.res[i] = GCOMP_CU_SUB(v, gcomp_cu_q8_dequantize(q, bk.scale));
+            gcomp_cu_q8_encode_one(&a, bk, i, v);
         }
         if (threadIdx.x == 0) ((float *)a.scales)[b] = bk.scale;
         __syncthreads();

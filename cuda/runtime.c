@@ -77,11 +77,7 @@ static int gpu_sync(void *impl)
 
 static const gcomp_cu_backend_t gcomp_cu_backend_gpu = {
     .name = "cuda",
-    .alloc = gpu_alloc,
-    .free = gpu_free,
-    .memset = gpu_memset,
-    .copy = gpu_copy,
-    .sync = gpu_sync,
+    .alloc = gpu_alloc, .free = gpu_free, .memset = gpu_memset, .copy = gpu_copy, .sync = gpu_sync,
     GCOMP_CU_STEPS(GCOMP_CU_STEP_INIT_LAUNCH)
 };
 
@@ -104,6 +100,13 @@ gcomp_status_t gcomp_cuda_ctx_error(const gcomp_cuda_ctx_t *ctx, int err, const 
         return GCOMP_ERR_INTERNAL;
     }
     return gcomp_cuda_status((cudaError_t)err, what);
+}
+
+gcomp_status_t gcomp_cuda_ctx_finish(gcomp_cuda_ctx_t *ctx, int prev, int err, const char *what)
+{
+    if (err == 0) err = ctx->be->sync(ctx->stream);
+    gcomp_cuda_ctx_leave(ctx, prev);
+    return err ? gcomp_cuda_ctx_error(ctx, err, what) : GCOMP_OK;
 }
 
 gcomp_status_t gcomp_cuda_ctx_create(int device, gcomp_cuda_ctx_t **ctx_p)
@@ -297,9 +300,7 @@ gcomp_status_t gcomp_cuda_memcpy(gcomp_cuda_ctx_t *ctx, void *dst, const void *s
     int prev = 0;
     GCOMP_CHECK(gcomp_cuda_ctx_enter(ctx, &prev));
     int err = ctx->be->copy(ctx->stream, dst, src, bytes);
-    if (err == 0) err = ctx->be->sync(ctx->stream);
-    gcomp_cuda_ctx_leave(ctx, prev);
-    return err ? gcomp_cuda_ctx_error(ctx, err, "memory copy") : GCOMP_OK;
+    return gcomp_cuda_ctx_finish(ctx, prev, err, "memory copy");
 }
 
 gcomp_status_t gcomp_cuda_memset(gcomp_cuda_ctx_t *ctx, void *p, int value, size_t bytes)
@@ -308,9 +309,7 @@ gcomp_status_t gcomp_cuda_memset(gcomp_cuda_ctx_t *ctx, void *p, int value, size
     int prev = 0;
     GCOMP_CHECK(gcomp_cuda_ctx_enter(ctx, &prev));
     int err = ctx->be->memset(ctx->stream, p, value, bytes);
-    if (err == 0) err = ctx->be->sync(ctx->stream);
-    gcomp_cuda_ctx_leave(ctx, prev);
-    return err ? gcomp_cuda_ctx_error(ctx, err, "memory set") : GCOMP_OK;
+    return gcomp_cuda_ctx_finish(ctx, prev, err, "memory set");
 }
 
 /* ---- one context per device, for the collectives ----------------------------------------------- */

@@ -71,18 +71,10 @@ static gcomp_status_t dev_narrow(const gcomp_space_t *sp, const float *src, void
 
 static const gcomp_space_ops_t space_cuda_ops = {
     .name = "device",
-    .alloc = dev_alloc,
-    .free = dev_free,
-    .copy = dev_copy,
-    .zero = dev_zero,
-    .encode = dev_encode,
-    .decode = dev_decode,
-    .fold = dev_fold,
-    .count = dev_count,
-    .widen = dev_widen,
-    .narrow = dev_narrow,
-    .frame_alloc = gcomp_cuda_host_alloc,
-    .frame_free = gcomp_cuda_host_free,
+    .alloc = dev_alloc, .free = dev_free, .copy = dev_copy, .zero = dev_zero,
+    .encode = dev_encode, .decode = dev_decode, .fold = dev_fold, .count = dev_count,
+    .widen = dev_widen, .narrow = dev_narrow,
+    .frame_alloc = gcomp_cuda_host_alloc, .frame_free = gcomp_cuda_host_free,
 };
 
 gcomp_status_t gcomp_space_find(const void *in, const void *out, int type_ok, int quiet, gcomp_space_t *space_p)

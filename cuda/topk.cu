@@ -20,6 +20,12 @@ static __device__ __forceinline__ void kept_list(const gcomp_cu_topk_payload_t &
     *m = ctl->kept;
 }
 
+/* Where the values start: after the width word and the index words of m deltas at their width. */
+static __device__ __forceinline__ uint8_t *values_start(const gcomp_cu_topk_payload_t &a, uint64_t m)
+{
+    return a.payload + 4 + 4 * ((m * gcomp_cu_bit_width(a.ctl->or_deltas) + 31) / 32);
+}
+
 __global__ void __launch_bounds__(256) or_kernel(gcomp_cu_topk_payload_t a)
 {
     const uint32_t *idx;
@@ -42,7 +48,7 @@ __global__ void __launch_bounds__(256) write_kernel(gcomp_cu_topk_payload_t a)
     kept_list(a, &idx, &val, &m);
     const unsigned width = gcomp_cu_bit_width(a.ctl->or_deltas);
     const uint64_t words = (m * width + 31) / 32;
-    uint8_t *vals = a.payload + 4 + 4 * words;
+    uint8_t *vals = values_start(a, m);
     if (blockIdx.x == 0 && threadIdx.x == 0) *(uint32_t *)a.payload = width;
     const uint64_t work = a.kind == GCOMP_CU_VALUES_Q8 ? words : (words > m ? words : m);
     for (uint64_t t = (uint64_t)blockIdx.x * 256 + threadIdx.x; t < work; t += (uint64_t)gridDim.x * 256) {
@@ -67,9 +73,7 @@ __global__ void __launch_bounds__(256) q8_values_kernel(gcomp_cu_topk_payload_t 
     const float *val;
     uint64_t m;
     kept_list(a, &idx, &val, &m);
-    const unsigned width = gcomp_cu_bit_width(a.ctl->or_deltas);
-    const uint64_t words = (m * width + 31) / 32;
-    uint8_t *vals = a.payload + 4 + 4 * words;
+    uint8_t *vals = values_start(a, m);
     const uint64_t B = a.bucket, nb = (m + B - 1) / B;
     int8_t *q = (int8_t *)(vals + 4 * nb);
     const int lane = threadIdx.x & (G - 1);

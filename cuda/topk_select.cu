@@ -246,19 +246,7 @@ extern "C" int GCOMP_CU_LAUNCHER(topk_pick)(void *stream, const gcomp_cu_topk_pi
 
 __global__ void decide_kernel(gcomp_cu_topk_decide_t a)
 {
-    gcomp_cu_ctl_t *ctl = a.ctl;
-    if (ctl->mode != GCOMP_CU_MODE_PASS) return;
-    int after = gcomp_cu_after_pass(ctl->cand_count, a.cap, a.k);
-    ctl->after_pass = (uint32_t)after + 1;
-    switch (after) {
-    case GCOMP_CU_AFTER_KEEP:
-        ctl->mode = GCOMP_CU_MODE_KEEP;
-        ctl->kept_in_cand = 1;
-        ctl->kept = ctl->cand_count;
-        break;
-    case GCOMP_CU_AFTER_TRIM: ctl->mode = GCOMP_CU_MODE_TRIM; break;
-    default: ctl->mode = GCOMP_CU_MODE_EXACT; break;
-    }
+    gcomp_cu_topk_decide(&a);
 }
 
 extern "C" int GCOMP_CU_LAUNCHER(topk_decide)(void *stream, const gcomp_cu_topk_decide_t *a)

@@ -84,12 +84,7 @@ static gcomp_status_t none_decode(const gcomp_decode_job_t *job)
 }
 
 const gcomp_codec_ops_t gcomp_codec_none_ops = {
-    .name = "none",
-    .id = GCOMP_CODEC_NONE,
-    .payload_bound = none_payload_bound,
-    .payload_bytes = none_payload_bytes,
-    .exceptions_inline = 1,
-    .encode = none_encode,
-    .validate = none_validate,
-    .decode = none_decode,
+    .name = "none", .id = GCOMP_CODEC_NONE,
+    .payload_bound = none_payload_bound, .payload_bytes = none_payload_bytes, .exceptions_inline = 1,
+    .encode = none_encode, .validate = none_validate, .decode = none_decode,
 };

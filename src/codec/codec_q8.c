@@ -140,11 +140,7 @@ static gcomp_status_t q8_decode(const gcomp_decode_job_t *job)
 }
 
 const gcomp_codec_ops_t gcomp_codec_q8_ops = {
-    .name = "q8",
-    .id = GCOMP_CODEC_Q8,
-    .payload_bound = q8_payload_bound,
-    .payload_bytes = q8_payload_bytes,
-    .encode = q8_encode,
-    .validate = q8_validate,
-    .decode = q8_decode,
+    .name = "q8", .id = GCOMP_CODEC_Q8,
+    .payload_bound = q8_payload_bound, .payload_bytes = q8_payload_bytes,
+    .encode = q8_encode, .validate = q8_validate, .decode = q8_decode,
 };

@@ -276,21 +276,13 @@ static gcomp_status_t topk_q8_validate(gcomp_frame_view_t *view, unsigned checks
 }
 
 const gcomp_codec_ops_t gcomp_codec_topk_ops = {
-    .name = "topk",
-    .id = GCOMP_CODEC_TOPK,
-    .payload_bound = topk_payload_bound,
-    .payload_bytes = topk_payload_bytes,
-    .encode = topk_encode,
-    .validate = topk_validate,
-    .decode = gcomp_topk_decode,
+    .name = "topk", .id = GCOMP_CODEC_TOPK,
+    .payload_bound = topk_payload_bound, .payload_bytes = topk_payload_bytes,
+    .encode = topk_encode, .validate = topk_validate, .decode = gcomp_topk_decode,
 };
 
 const gcomp_codec_ops_t gcomp_codec_topk_q8_ops = {
-    .name = "topk-q8",
-    .id = GCOMP_CODEC_TOPK_Q8,
-    .payload_bound = topk_q8_payload_bound,
-    .payload_bytes = topk_q8_payload_bytes,
-    .encode = topk_q8_encode,
-    .validate = topk_q8_validate,
-    .decode = gcomp_topk_decode,
+    .name = "topk-q8", .id = GCOMP_CODEC_TOPK_Q8,
+    .payload_bound = topk_q8_payload_bound, .payload_bytes = topk_q8_payload_bytes,
+    .encode = topk_q8_encode, .validate = topk_q8_validate, .decode = gcomp_topk_decode,
 };

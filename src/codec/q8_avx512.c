@@ -183,28 +183,13 @@ static inline __attribute__((always_inline)) void pass2_body(const gcomp_q8_enco
 /* Pass 2 with the rounding and error feedback of this call fixed at compile time. */
 static void pass2(const gcomp_q8_encode_args_t *a, size_t s, size_t len, float scale, float inv)
 {
-    int stochastic = a->rounding != GCOMP_ROUND_NEAREST, ef = a->residual != NULL;
-    if (stochastic && ef) pass2_body(a, s, len, scale, inv, 1, 1);
-    else if (stochastic) pass2_body(a, s, len, scale, inv, 1, 0);
-    else if (ef) pass2_body(a, s, len, scale, inv, 0, 1);
-    else pass2_body(a, s, len, scale, inv, 0, 0);
+    GCOMP_Q8_PASS2_SPECIALIZED(pass2_body, a, s, len, scale, inv);
 }
 
 /* As encode_scalar, with the vector passes; every rare case goes to the shared slow path. */
 static void encode_avx512(const gcomp_q8_encode_args_t *a)
 {
-    for (size_t s = 0; s < a->n; s += a->bucket) {
-        size_t len = GCOMP_MIN(a->bucket, a->n - s);
-        uint32_t maxkey = pass1(a, s, len);
-        if (GCOMP_UNLIKELY(maxkey >= GCOMP_Q8_KEY_SLOW || gcomp_q8_rng_straddles(a, s, len))) {
-            gcomp_q8_bucket_slow(a, s, len, maxkey);
-            continue;
-        }
-        float absmax = gcomp_bits_f32(maxkey);
-        float scale = gcomp_q8_scale(absmax);
-        pass2(a, s, len, scale, gcomp_q8_inv(absmax));
-        gcomp_q8_store_scale(a, s / a->bucket, scale);
-    }
+    gcomp_q8_encode_buckets(a, pass1, pass2);
 }
 
 /* Offset of the first -128 in q[0, len), or len; vector compare, exact position found in C. */

@@ -111,6 +111,44 @@ static inline float gcomp_q8_load_scale(const uint8_t *scales, size_t bucket_ind
     return scale;
 }
 
+/*
+ * The bucket loop of the SIMD encoders (q8_avx2.c, q8_avx512.c), which differ only in their passes.
+ */
+
+/* Calls body(a, s, len, scale, inv, stochastic, ef), an always-inline pass 2, with the call's
+ * rounding and error feedback as constants, so that each of the four copies keeps only the
+ * registers and branches it needs. */
+#define GCOMP_Q8_PASS2_SPECIALIZED(body, a, s, len, scale, inv)                                    \
+    do {                                                                                           \
+        int stochastic_ = (a)->rounding != GCOMP_ROUND_NEAREST, ef_ = (a)->residual != NULL;      \
+        if (stochastic_ && ef_) body(a, s, len, scale, inv, 1, 1);                                 \
+        else if (stochastic_) body(a, s, len, scale, inv, 1, 0);                                   \
+        else if (ef_) body(a, s, len, scale, inv, 0, 1);                                           \
+        else body(a, s, len, scale, inv, 0, 0);                                                    \
+    } while (0)
+
+/* Bucket by bucket: pass1 gives the absmax key of g'; a bucket with a non-finite value, an absmax
+ * of FLT_MAX or stochastic rounding across a 2^32 index boundary goes to the shared slow path, any
+ * other to pass2 (the fast path) with its scale. */
+static inline void gcomp_q8_encode_buckets(const gcomp_q8_encode_args_t *a,
+                                           uint32_t (*pass1)(const gcomp_q8_encode_args_t *a, size_t s, size_t len),
+                                           void (*pass2)(const gcomp_q8_encode_args_t *a, size_t s, size_t len,
+                                                         float scale, float inv))
+{
+    for (size_t s = 0; s < a->n; s += a->bucket) {
+        size_t len = GCOMP_MIN(a->bucket, a->n - s);
+        uint32_t maxkey = pass1(a, s, len);
+        if (GCOMP_UNLIKELY(maxkey >= GCOMP_Q8_KEY_SLOW || gcomp_q8_rng_straddles(a, s, len))) {
+            gcomp_q8_bucket_slow(a, s, len, maxkey);
+            continue;
+        }
+        float absmax = gcomp_bits_f32(maxkey);
+        float scale = gcomp_q8_scale(absmax);
+        pass2(a, s, len, scale, gcomp_q8_inv(absmax));
+        gcomp_q8_store_scale(a, s / a->bucket, scale);
+    }
+}
+
 /* Offset of the first byte of q[0, len) that is -128, or len. */
 static inline size_t gcomp_q8_find_bad(const int8_t *q, size_t len)
 {

@@ -137,16 +137,8 @@ static gcomp_status_t host_narrow(const gcomp_space_t *sp, const float *in, void
 
 const gcomp_space_ops_t gcomp_space_host_ops = {
     .name = "host",
-    .alloc = host_alloc,
-    .free = host_free,
-    .copy = host_copy,
-    .zero = host_zero,
-    .encode = host_encode,
-    .decode = host_decode,
-    .fold = host_fold,
-    .count = host_count,
-    .widen = host_widen,
-    .narrow = host_narrow,
-    .frame_alloc = NULL,
-    .frame_free = NULL,
+    .alloc = host_alloc, .free = host_free, .copy = host_copy, .zero = host_zero,
+    .encode = host_encode, .decode = host_decode, .fold = host_fold, .count = host_count,
+    .widen = host_widen, .narrow = host_narrow,
+    .frame_alloc = NULL, .frame_free = NULL,
 };

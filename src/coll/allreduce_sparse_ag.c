@@ -175,11 +175,7 @@ static void ag_estimate(const gcomp_codec_params_t *p, size_t n, int size, size_
 }
 
 const gcomp_algo_ops_t gcomp_algo_allgather_ops = {
-    .id = GCOMP_ALGO_ALLGATHER,
-    .name = "allgather",
-    .applies = gcomp_codec_is_sparse,
-    .estimate = ag_estimate,
-    .prepare = ag_prepare,
-    .l2_len = ag_l2_len,
-    .run = ag_run,
+    .id = GCOMP_ALGO_ALLGATHER, .name = "allgather",
+    .applies = gcomp_codec_is_sparse, .estimate = ag_estimate,
+    .prepare = ag_prepare, .l2_len = ag_l2_len, .run = ag_run,
 };

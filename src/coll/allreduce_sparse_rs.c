@@ -151,28 +151,12 @@ static void rs_reduce_encode(gcomp_call_t *call, size_t off, size_t len, float *
 
 static const gcomp_rsag_policy_t rs_policy = {
     .name = "sparse-rs",
-    .gather_bound = rs_gather_bound,
-    .reduce_bound = rs_reduce_bound,
-    .uses_l2 = rs_uses_l2,
-    .reduce_encode = rs_reduce_encode,
-    .accept = rs_accept,
+    .gather_bound = rs_gather_bound, .reduce_bound = rs_reduce_bound,
+    .uses_l2 = rs_uses_l2, .reduce_encode = rs_reduce_encode, .accept = rs_accept,
     .sparse_out = 1,
 };
 
-static gcomp_status_t rs_prepare(gcomp_call_t *call, size_t *l2_len_p)
-{
-    return gcomp_rsag_prepare(call, &rs_policy, l2_len_p);
-}
-
-static size_t rs_l2_len(gcomp_call_t *call)
-{
-    return gcomp_rsag_l2_len(call, &rs_policy);
-}
-
-static gcomp_status_t rs_run(gcomp_call_t *call)
-{
-    return gcomp_rsag_run(call, &rs_policy);
-}
+GCOMP_RSAG_ALGO_FUNCS(rs, &rs_policy)
 
 /* P-1 sparse chunks out; the reduced chunk holds the union of P supports, about 1 - (1 - ratio)^P
  * of it when they are independent, sent sparse or dense. */
@@ -191,11 +175,7 @@ static void rs_estimate(const gcomp_codec_params_t *p, size_t n, int size, size_
 }
 
 const gcomp_algo_ops_t gcomp_algo_sparse_rs_ops = {
-    .id = GCOMP_ALGO_SPARSE_RS,
-    .name = "sparse-rs",
-    .applies = gcomp_codec_is_sparse,
-    .estimate = rs_estimate,
-    .prepare = rs_prepare,
-    .l2_len = rs_l2_len,
-    .run = rs_run,
+    .id = GCOMP_ALGO_SPARSE_RS, .name = "sparse-rs",
+    .applies = gcomp_codec_is_sparse, .estimate = rs_estimate,
+    .prepare = rs_prepare, .l2_len = rs_l2_len, .run = rs_run,
 };

@@ -31,28 +31,12 @@ static void sra_reduce_encode(gcomp_call_t *call, size_t off, size_t len, float 
 
 static const gcomp_rsag_policy_t sra_policy = {
     .name = "sra",
-    .gather_bound = sra_bound,
-    .reduce_bound = sra_bound,
-    .uses_l2 = sra_uses_l2,
-    .reduce_encode = sra_reduce_encode,
-    .accept = NULL,
+    .gather_bound = sra_bound, .reduce_bound = sra_bound,
+    .uses_l2 = sra_uses_l2, .reduce_encode = sra_reduce_encode, .accept = NULL,
     .sparse_out = 0,
 };
 
-static gcomp_status_t sra_prepare(gcomp_call_t *call, size_t *l2_len_p)
-{
-    return gcomp_rsag_prepare(call, &sra_policy, l2_len_p);
-}
-
-static size_t sra_l2_len(gcomp_call_t *call)
-{
-    return gcomp_rsag_l2_len(call, &sra_policy);
-}
-
-static gcomp_status_t sra_run(gcomp_call_t *call)
-{
-    return gcomp_rsag_run(call, &sra_policy);
-}
+GCOMP_RSAG_ALGO_FUNCS(sra, &sra_policy)
 
 static int sra_applies(gcomp_codec_t codec)
 {
@@ -69,11 +53,7 @@ static void sra_estimate(const gcomp_codec_params_t *p, size_t n, int size, size
 }
 
 const gcomp_algo_ops_t gcomp_algo_sra_ops = {
-    .id = GCOMP_ALGO_SRA,
-    .name = "sra",
-    .applies = sra_applies,
-    .estimate = sra_estimate,
-    .prepare = sra_prepare,
-    .l2_len = sra_l2_len,
-    .run = sra_run,
+    .id = GCOMP_ALGO_SRA, .name = "sra",
+    .applies = sra_applies, .estimate = sra_estimate,
+    .prepare = sra_prepare, .l2_len = sra_l2_len, .run = sra_run,
 };

@@ -41,6 +41,22 @@ GCOMP_INTERNAL gcomp_status_t gcomp_rsag_run(gcomp_call_t *call, const gcomp_rsa
 /* The level-2 residual length prepare would report, without reserving anything. */
 GCOMP_INTERNAL size_t gcomp_rsag_l2_len(gcomp_call_t *call, const gcomp_rsag_policy_t *pol);
 
+/* Defines the algorithm ops' prepare, l2_len and run of an algorithm on this engine: static
+ * <prefix>_prepare, <prefix>_l2_len and <prefix>_run, bound to the policy pol (a pointer). */
+#define GCOMP_RSAG_ALGO_FUNCS(prefix, pol) \
+    static gcomp_status_t prefix##_prepare(gcomp_call_t *call, size_t *l2_len_p) \
+    { \
+        return gcomp_rsag_prepare(call, pol, l2_len_p); \
+    } \
+    static size_t prefix##_l2_len(gcomp_call_t *call) \
+    { \
+        return gcomp_rsag_l2_len(call, pol); \
+    } \
+    static gcomp_status_t prefix##_run(gcomp_call_t *call) \
+    { \
+        return gcomp_rsag_run(call, pol); \
+    }
+
 /* Parameters of an owner's re-encoding: the call's, with another stochastic-rounding key, so that
  * the owner's two roundings of one element are independent. */
 static inline gcomp_codec_params_t gcomp_rsag_reduce_params(const gcomp_call_t *call)

@@ -14,6 +14,14 @@
 #define GCOMP_ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((__typeof__(x))(a) - 1))
 #define GCOMP_INTERNAL __attribute__((visibility("hidden")))
 
+/* A function the CUDA kernels share with the host code (core/rng.h, codec/half.h): nvcc compiles it
+ * for both sides, so the host and the device compute it from one definition. */
+#ifdef __CUDACC__
+#define GCOMP_HOST_DEVICE_INLINE static __host__ __device__ __forceinline__
+#else
+#define GCOMP_HOST_DEVICE_INLINE static inline
+#endif
+
 static inline void gcomp_store_le16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)v;

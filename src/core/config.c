@@ -16,31 +16,16 @@ extern char **environ;
 static const char *const level_choices[] = {"error", "warn", "info", "trace", NULL};
 const char *const gcomp_subsys_names[] = {"init", "codec", "coll", "net", "cuda", NULL};
 
-static gcomp_core_config_t core_config;
-
-#define OFF(f) offsetof(gcomp_core_config_t, f)
-
 static const gcomp_config_row_t core_rows[] = {
-    {{"GCOMP_DEBUG", "warn", "log level", "error, warn, info, trace"},
-     GCOMP_VAR_ENUM, OFF(debug_level), level_choices, 0, 0, 0},
-    {{"GCOMP_DEBUG_SUBSYS", "all", "subsystems that log at info and trace level", "all or comma list of init, codec, coll, net, cuda"},
-     GCOMP_VAR_SUBSYS, OFF(debug_subsys), NULL, 0, 0, 0},
-    {{"GCOMP_STRICT", "0", "fail at initialisation on an invalid variable instead of turning compression off", "0 or 1"},
-     GCOMP_VAR_BOOL, OFF(strict), NULL, 0, 1, 0},
+    GCOMP_CONFIG_ROW(gcomp_core_config_t, debug_level, ENUM, level_choices, 0, 0, 0, "GCOMP_DEBUG", "warn", "log level", "error, warn, info, trace"),
+    GCOMP_CONFIG_ROW(gcomp_core_config_t, debug_subsys, SUBSYS, NULL, 0, 0, 0, "GCOMP_DEBUG_SUBSYS", "all", "subsystems that log at info and trace level", "all or comma list of init, codec, coll, net, cuda"),
+    GCOMP_CONFIG_ROW(gcomp_core_config_t, strict, BOOL, NULL, 0, 1, 0, "GCOMP_STRICT", "0", "fail at initialisation on an invalid variable instead of turning compression off", "0 or 1"),
 };
-
-#undef OFF
 
 /* Read by tests and tools, not by a layer's table. */
 static const char *const core_also_known[] = {"GCOMP_TEST_", NULL};
 
-const gcomp_config_table_t gcomp_core_config_table = {
-    .layer = "core",
-    .rows = core_rows,
-    .n_rows = GCOMP_ARRAY_SIZE(core_rows),
-    .values = &core_config,
-    .also_known = core_also_known,
-};
+GCOMP_CONFIG_TABLE(core, "core", gcomp_core_config_t, core_rows, NULL, core_also_known)
 
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 
@@ -216,8 +201,8 @@ static void config_parse(void)
             fprintf(stderr, "gcomp WARN init: unknown variable %.*s is ignored (gcomp_info lists them all)\n",
                     (int)len, *env);
     }
-    core_config.n_errors = n_errors;
-    if (n_errors > 0 && !core_config.strict) {
+    gcomp_core_config_values.n_errors = n_errors;
+    if (n_errors > 0 && !gcomp_core_config_values.strict) {
         fprintf(stderr, "gcomp WARN init: compression is off because of the invalid variable%s above "
                         "(GCOMP_STRICT=1 makes this an error instead)\n", n_errors > 1 ? "s" : "");
         for (const gcomp_config_table_t *const *t = gcomp_config_tables; *t != NULL; t++)
@@ -234,12 +219,6 @@ void gcomp_config_reload(void)
 {
     pthread_once(&config_once, config_parse);
     config_parse();
-}
-
-const gcomp_core_config_t *gcomp_core_config(void)
-{
-    gcomp_config_load();
-    return &core_config;
 }
 
 /* Row i of all the tables, and its table. */

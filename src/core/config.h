@@ -62,6 +62,28 @@ typedef struct gcomp_config_table {
     const char *const *also_known;
 } gcomp_config_table_t;
 
+/* One row, on one line: the field of values_t it fills, its GCOMP_VAR_ type without the prefix,
+ * its choices and range (as in gcomp_config_row_t), then the variable's name, default, doc and
+ * accepted values. */
+#define GCOMP_CONFIG_ROW(values_t, field, type_, choices_, lo_, hi_, lo_open_, name_, default_, doc_, accepted_) \
+    { {name_, default_, doc_, accepted_}, GCOMP_VAR_##type_, offsetof(values_t, field), choices_, lo_, hi_, lo_open_ }
+
+/* Defines a layer's configuration: its values (static, type values_t), its table
+ * gcomp_<name>_config_table over the rows array, and its accessor gcomp_<name>_config(), which parses
+ * every table on first use. on_invalid and also_known as in gcomp_config_table_t (NULL for none);
+ * the storage is gcomp_<name>_config_values, for the file's own code. */
+#define GCOMP_CONFIG_TABLE(name, layer_name, values_t, rows_, on_invalid_, also_known_) \
+    static values_t gcomp_##name##_config_values; \
+    const gcomp_config_table_t gcomp_##name##_config_table = { \
+        .layer = layer_name, .rows = rows_, .n_rows = GCOMP_ARRAY_SIZE(rows_), \
+        .values = &gcomp_##name##_config_values, .on_invalid = on_invalid_, .also_known = also_known_, \
+    }; \
+    const values_t *gcomp_##name##_config(void) \
+    { \
+        gcomp_config_load(); \
+        return &gcomp_##name##_config_values; \
+    }
+
 /* Names of the bits of a GCOMP_SUBSYS_* mask (log.h), bit 0 first, NULL-terminated. */
 GCOMP_INTERNAL extern const char *const gcomp_subsys_names[];
 

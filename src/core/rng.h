@@ -4,12 +4,14 @@
  * The random bits for element i of a call depend only on (seed, call sequence, rank, i), so a
  * result is reproducible whatever the chunking, the thread or the ISA variant, and the CUDA twin
  * produces the same bits. Only 32-bit integer multiplies are used so that AVX2 (vpmulld) and GPUs
- * compute it at full rate.
+ * compute it at full rate. The hash and the bits are shared with the kernels (cuda/elem.h).
  */
 #ifndef GCOMP_CORE_RNG_H
 #define GCOMP_CORE_RNG_H
 
 #include <stdint.h>
+
+#include "core/compiler.h"
 
 typedef struct gcomp_rng_key {
     uint32_t k0;
@@ -17,7 +19,7 @@ typedef struct gcomp_rng_key {
 } gcomp_rng_key_t;
 
 /* A 32-bit bijective mixer (Wellons' "lowbias32"). */
-static inline uint32_t gcomp_hash32(uint32_t x)
+GCOMP_HOST_DEVICE_INLINE uint32_t gcomp_hash32(uint32_t x)
 {
     x ^= x >> 16;
     x *= 0x7feb352du;
@@ -45,13 +47,13 @@ static inline gcomp_rng_key_t gcomp_rng_key(uint64_t seed, uint64_t seq, int32_t
 }
 
 /* Per-element high part of the key; constant over any run of indices that shares idx >> 32. */
-static inline uint32_t gcomp_rng_hi(gcomp_rng_key_t key, uint64_t idx)
+GCOMP_HOST_DEVICE_INLINE uint32_t gcomp_rng_hi(gcomp_rng_key_t key, uint64_t idx)
 {
     return key.k1 ^ ((uint32_t)(idx >> 32) * 0x9e3779b9u);
 }
 
 /* 32 random bits for global element index idx. */
-static inline uint32_t gcomp_rng_bits(gcomp_rng_key_t key, uint64_t idx)
+GCOMP_HOST_DEVICE_INLINE uint32_t gcomp_rng_bits(gcomp_rng_key_t key, uint64_t idx)
 {
     return gcomp_hash32(gcomp_hash32((uint32_t)idx ^ key.k0) + gcomp_rng_hi(key, idx));
 }
