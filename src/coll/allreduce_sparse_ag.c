@@ -89,12 +89,9 @@ static gcomp_status_t ag_progress(gcomp_pipe_t *pp, int k, const gcomp_stage_t *
     size_t off = st->off, len = st->len;
     while (sl->next_in < e->P) {
         int r = sl->next_in;
-        gcomp_msg_t *m = r == e->rank ? &sl->out[r] : &sl->in[r];
-        if (r != e->rank) {
-            int done = 0;
-            GCOMP_CHECK(gcomp_msg_poll(call, m, &done));
-            if (!done) break;
-        }
+        gcomp_msg_t *m;
+        GCOMP_CHECK(gcomp_pipe_in_order(call, &sl->out[r], sl->in, r, &m));
+        if (m == NULL) break;
         /* Zeroed only now: with MPI_IN_PLACE this stage's input was being read until it was encoded. */
         if (r == 0) gcomp_coll_zero(call, call->dst + off, len);
         gcomp_coll_decode(call, m, r, NULL, off, len, call->dst + off, 1);
@@ -111,14 +108,9 @@ static gcomp_status_t ag_start(gcomp_pipe_t *pp, int k, const gcomp_stage_t *st)
     ag_t *e = pp->algo;
     ag_slot_t *sl = &e->slot[k];
     sl->next_in = 0;
-    size_t cap = gcomp_coll_bound(&e->call->params, st->len); /* the stage's bound: longer is refused */
-    int tag = gcomp_coll_tag(e->call->seq, GCOMP_PHASE_ALLGATHER, st->index);
-    for (int r = 0; r < e->P; r++) {
-        if (r == e->rank) continue;
-        sl->in[r].cap = cap;
-        GCOMP_CHECK(gcomp_msg_post_recv(e->call, &sl->in[r], r, tag));
-    }
-    return GCOMP_OK;
+    /* The stage's bound. */
+    return gcomp_pipe_post_from_all(e->call, sl->in, gcomp_coll_bound(&e->call->params, st->len),
+                                    gcomp_coll_tag(e->call->seq, GCOMP_PHASE_ALLGATHER, st->index));
 }
 
 static gcomp_status_t ag_encode(gcomp_pipe_t *pp, int k, const gcomp_stage_t *st)

@@ -63,6 +63,29 @@ const gcomp_msg_t *gcomp_pipe_first_posted(const gcomp_msg_t *m, size_t n)
     return NULL;
 }
 
+gcomp_status_t gcomp_pipe_in_order(gcomp_call_t *call, gcomp_msg_t *own, gcomp_msg_t *in, int r, gcomp_msg_t **m_p)
+{
+    *m_p = NULL;
+    if (r == call->ctx->rank) {
+        *m_p = own;
+        return GCOMP_OK;
+    }
+    int done = 0;
+    GCOMP_CHECK(gcomp_msg_poll(call, &in[r], &done));
+    if (done) *m_p = &in[r];
+    return GCOMP_OK;
+}
+
+gcomp_status_t gcomp_pipe_post_from_all(gcomp_call_t *call, gcomp_msg_t *in, size_t cap, int tag)
+{
+    for (int r = 0; r < call->ctx->size; r++) {
+        if (r == call->ctx->rank) continue;
+        in[r].cap = cap;
+        GCOMP_CHECK(gcomp_msg_post_recv(call, &in[r], r, tag));
+    }
+    return GCOMP_OK;
+}
+
 /* A slot is complete once the algorithm is done with it and its sends have left. */
 static gcomp_status_t slot_progress(gcomp_pipe_t *pp, int k, int *prog)
 {

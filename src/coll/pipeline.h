@@ -70,6 +70,13 @@ GCOMP_INTERNAL gcomp_status_t gcomp_pipe_run(gcomp_pipe_t *pp);
 /* Move along every slot but k, the oldest stage first. */
 GCOMP_INTERNAL gcomp_status_t gcomp_pipe_others_progress(gcomp_pipe_t *pp, int k, int *prog);
 GCOMP_INTERNAL const gcomp_msg_t *gcomp_pipe_first_posted(const gcomp_msg_t *m, size_t n);
+/* Frames summed in rank order: frame r is own (this rank's, r == rank: never awaited) or in[r] once
+ * it has arrived; *m_p = NULL while it has not. */
+GCOMP_INTERNAL gcomp_status_t gcomp_pipe_in_order(gcomp_call_t *call, gcomp_msg_t *own, gcomp_msg_t *in, int r,
+                                                 gcomp_msg_t **m_p);
+/* Post in[r], for every rank r but this one, as the receive of r's frame of at most cap bytes
+ * (anything longer is refused by the transport) with tag. */
+GCOMP_INTERNAL gcomp_status_t gcomp_pipe_post_from_all(gcomp_call_t *call, gcomp_msg_t *in, size_t cap, int tag);
 
 /* Test m if it is posted; *prog = 1 once it completed. */
 static inline gcomp_status_t gcomp_pipe_poll(gcomp_call_t *call, gcomp_msg_t *m, int *prog)

@@ -121,12 +121,9 @@ static gcomp_status_t sum_contributions(rsag_t *e, rsag_slot_t *sl, size_t off, 
     gcomp_call_t *call = e->call;
     while (sl->next_in < e->P) {
         int r = sl->next_in;
-        gcomp_msg_t *m = r == e->rank ? &sl->out[r] : &sl->in[r];
-        if (r != e->rank) {
-            int done = 0;
-            GCOMP_CHECK(gcomp_msg_poll(call, m, &done));
-            if (!done) break;
-        }
+        gcomp_msg_t *m;
+        GCOMP_CHECK(gcomp_pipe_in_order(call, &sl->out[r], sl->in, r, &m));
+        if (m == NULL) break;
         if (!sl->own_bad && gcomp_coll_decode(call, m, r, NULL, off, len, sl->acc, 1) != 0) sl->own_bad = 1;
         sl->next_in++;
         *prog = 1;
@@ -215,14 +212,9 @@ static gcomp_status_t rsag_start(gcomp_pipe_t *pp, int k, const gcomp_stage_t *s
     chunk_range(slen, e->P, e->rank, &lo, &len);
     if (len > 0) {
         gcomp_coll_zero(call, sl->acc, len);
-        /* Receive capacities are the bounds of the chunk expected: anything longer is refused by MPI. */
-        size_t cap = gcomp_coll_bound(&call->params, len);
-        int tag = gcomp_coll_tag(call->seq, GCOMP_PHASE_SCATTER, s);
-        for (int r = 0; r < e->P; r++) {
-            if (r == e->rank) continue;
-            sl->in[r].cap = cap;
-            GCOMP_CHECK(gcomp_msg_post_recv(call, &sl->in[r], r, tag));
-        }
+        /* Receive capacities are the bounds of the chunk expected. */
+        GCOMP_CHECK(gcomp_pipe_post_from_all(call, sl->in, gcomp_coll_bound(&call->params, len),
+                                             gcomp_coll_tag(call->seq, GCOMP_PHASE_SCATTER, s)));
     }
     int tag = gcomp_coll_tag(call->seq, GCOMP_PHASE_GATHER, s);
     for (int j = 0; j < e->P; j++) {
