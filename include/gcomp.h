@@ -258,7 +258,8 @@ GCOMP_API size_t gcomp_residual_bytes(const gcomp_residual_t *residual);
  *                  has them; these are summed in fp32 and written back in their own type
  * @param op        MPI_SUM is compressed; any other op is passed to PMPI_Allreduce unchanged
  * @param residual  error-feedback state for this buffer, or NULL for none
- * @param params    codec parameters for this call, or NULL for the process configuration
+ * @param params    codec parameters for this call, or NULL for those the GCOMP_* variables gave
+ *                  when the context was created
  * @return GCOMP_OK or an error status (logged with its reason); after an error the residual is
  *         as it was before the call.
  */

@@ -165,7 +165,7 @@ gcomp_status_t gcomp_allreduce_algo(gcomp_comm_t *ctx, const void *sendbuf, void
     memset(&call, 0, sizeof(call));
     call.ctx = ctx;
     if (params != NULL) call.params = *params;
-    else gcomp_codec_params_default(&call.params);
+    else call.params = ctx->defaults;
     call.params.error_feedback = call.params.error_feedback && residual != NULL;
     call.isa = gcomp_isa_active();
     call.dtype = dtype;
@@ -233,7 +233,7 @@ size_t gcomp_allreduce_residual_bytes(gcomp_comm_t *ctx, size_t count, const gco
     memset(&call, 0, sizeof(call));
     call.ctx = ctx;
     if (params != NULL) call.params = *params;
-    else gcomp_codec_params_default(&call.params);
+    else call.params = ctx->defaults;
     call.params.error_feedback = 1;
     call.n = count;
     call.stage_elems = gcomp_coll_stage_elems(ctx->cfg.pipeline_bytes, count);

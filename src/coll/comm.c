@@ -55,6 +55,7 @@ gcomp_status_t gcomp_comm_create(MPI_Comm comm, gcomp_comm_t **ctx_p)
     ctx->last_algo = GCOMP_ALGO_AUTO;
     ctx->fault_seq = -1;
     ctx->cfg = *gcomp_coll_config();
+    gcomp_codec_params_default(&ctx->defaults);
 
     if (PMPI_Comm_dup(comm, &ctx->comm) != MPI_SUCCESS) {
         gcomp_warn("gcomp_comm_create: PMPI_Comm_dup failed");

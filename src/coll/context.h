@@ -22,6 +22,7 @@ struct gcomp_comm {
     uint32_t comm_id;           /* agreed by all ranks; in every frame header */
     uint64_t seq;               /* sequence number of the next call */
     gcomp_coll_config_t cfg;    /* the variables its calls use, as they were at creation */
+    gcomp_codec_params_t defaults; /* the codec variables' parameters then: calls given none use them */
     gcomp_transport_t *tp;
     gcomp_stats_t stats;
     gcomp_status_t failed;      /* not OK: every later call returns this at once */
